@@ -1,0 +1,70 @@
+/* What every command of the edgetrain CLI shares. */
+#ifndef ET_CLI_H
+#define ET_CLI_H
+
+#include "edgetrain/edgetrain.h"
+
+#include <jansson.h>
+
+typedef struct cli {
+    const char *dir;   /* -C DIR, or "." */
+    bool json;         /* --json: exactly one JSON object on stdout */
+    const char *argv0;
+    char command_line[2048]; /* recorded with imports */
+} cli;
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(cli *c, int argc, char **argv);
+    const char *summary;
+    const char *usage;
+} cli_command;
+
+int cmd_init(cli *c, int argc, char **argv);
+int cmd_import(cli *c, int argc, char **argv);
+int cmd_data(cli *c, int argc, char **argv);
+int cmd_relabel(cli *c, int argc, char **argv);
+int cmd_remove(cli *c, int argc, char **argv);
+int cmd_move(cli *c, int argc, char **argv);
+int cmd_demo(cli *c, int argc, char **argv);
+
+/* Exit status for a library status: 0 ok, 1 the job failed, 2 bad usage or
+ * bad input, 130 interrupted. */
+int cli_exit_code(et_status rc);
+
+/* Reports err (on stderr, and as {"error": ...} on stdout under --json) and
+ * returns the exit status for it. */
+int cli_fail(cli *c, const et_error *err);
+
+/* A usage error for command cmd: prints the message and the usage line. Returns 2. */
+int cli_usage_error(cli *c, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prints the usage of a command on stdout. Returns 0. */
+int cli_help(const char *cmd);
+
+/* Opens the project at -C DIR (or the current folder) or a parent of it. */
+et_status cli_open(cli *c, et_project **p, et_error *err);
+
+/* Prints obj as one line of JSON on stdout and releases it. */
+void cli_print_json(json_t *obj);
+
+/* Handles the options every command takes (--json, -h/--help) inside a
+ * command's getopt loop: returns true when opt was one of them. Sets *help. */
+bool cli_common_option(cli *c, int opt, bool *help);
+
+/* Parses a positive sample id. */
+bool cli_parse_id(const char *s, int64_t *id);
+
+/* getopt_long entries shared by every command. */
+#define CLI_COMMON_LONG_OPTIONS {"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}
+
+/* Problems printed on stderr, at most this many, then a count. */
+#define CLI_MAX_PRINTED_PROBLEMS 50
+
+/* JSON for the data report (the object `data --json` prints). */
+json_t *cli_report_json(const et_data_report *r);
+/* The data report as text on stdout. */
+void cli_report_print(const et_data_report *r);
+
+#endif

@@ -1,0 +1,102 @@
+/* edgetrain demo [--dir DIR] [--source DIR]
+ *
+ * The workflow on Fashion-MNIST from the Debian package dataset-fashion-mnist.
+ * Today: create the project, import the 70,000 images with their class names,
+ * and print the data report. Later steps (impulse, training, int8, profile,
+ * tuner) join here as they land. Running it again reuses the project. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+static const char *const fashion_names[] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
+                                            "Coat",        "Sandal",  "Shirt",    "Sneaker",
+                                            "Bag",         "Ankle boot"};
+
+int cmd_demo(cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_COMMON_LONG_OPTIONS,
+        {"dir", required_argument, NULL, 'd'},
+        {"source", required_argument, NULL, 's'},
+        {0},
+    };
+    const char *dir = "edgetrain-demo";
+    const char *source = FASHION_MNIST_DIR;
+    bool help = false;
+    int o;
+    while ((o = getopt_long(argc, argv, "hd:s:", longopts, NULL)) != -1) {
+        if (cli_common_option(c, o, &help))
+            continue;
+        if (o == 'd')
+            dir = optarg;
+        else if (o == 's')
+            source = optarg;
+        else
+            return cli_usage_error(c, "demo", "unknown option");
+    }
+    if (help)
+        return cli_help("demo");
+    if (optind < argc)
+        return cli_usage_error(c, "demo", "unexpected argument '%s'", argv[optind]);
+    et_error err = {0};
+    struct stat st;
+    if (stat(source, &st) != 0) {
+        et_error_set(&err, ET_ENOTFOUND,
+                     "%s not found: install the Debian package dataset-fashion-mnist "
+                     "(scripts/setup.sh does), or pass --source DIR",
+                     source);
+        return cli_fail(c, &err);
+    }
+    et_status rc = et_project_init(dir, &err);
+    if (rc < 0 && rc != ET_EEXIST)
+        return cli_fail(c, &err);
+    bool created = rc == ET_OK;
+    et_project *p = NULL;
+    if (et_project_open(dir, &p, &err) < 0)
+        return cli_fail(c, &err);
+    et_log_info("%s project %s", created ? "Created" : "Using the existing", et_project_root(p));
+
+    et_import_options opt = et_import_defaults();
+    opt.label_names = fashion_names;
+    opt.n_label_names = sizeof fashion_names / sizeof fashion_names[0];
+    opt.arguments = c->command_line;
+    et_import_result res;
+    const char *paths[] = {source};
+    double t0 = et_now_s();
+    rc = et_import(p, paths, 1, &opt, NULL, NULL, &res, &err);
+    double seconds = et_now_s() - t0;
+    if (rc < 0 && rc != ET_EPROBLEMS) {
+        et_project_close(p);
+        return cli_fail(c, &err);
+    }
+    et_log_info("Imported %lld samples (%lld already there) from %s in %.1fs",
+                (long long)res.imported, (long long)res.duplicates, source, seconds);
+    et_data_report *r = NULL;
+    if (et_data_report_create(p, false, &r, &err) < 0) {
+        et_project_close(p);
+        return cli_fail(c, &err);
+    }
+    if (c->json) {
+        json_t *o2 = json_pack("{s:s,s:{s:I,s:I,s:I,s:f},s:o}", "project", et_project_root(p),
+                               "import", "imported", (json_int_t)res.imported, "duplicates",
+                               (json_int_t)res.duplicates, "skipped", (json_int_t)res.skipped,
+                               "seconds", seconds, "data", cli_report_json(r));
+        cli_print_json(o2);
+    } else {
+        printf("edgetrain demo: Fashion-MNIST in %s\n\n", et_project_root(p));
+        cli_report_print(r);
+        printf("\nNext steps land with later releases: impulse design, training (float32 + "
+               "int8),\nprofiling on a device, and the tuner. Explore the data with:\n"
+               "  edgetrain -C %s data list --label Sandal\n",
+               dir);
+    }
+    int status = rc == ET_EPROBLEMS ? 1 : 0;
+    et_data_report_destroy(r);
+    et_project_close(p);
+    return status;
+}

@@ -1,0 +1,193 @@
+/* edgetrain: the command-line front end. Parses the global options, picks the
+ * command, and turns its result into an exit status. The only file that exits. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+    {"init", cmd_init, "create a project folder", "edgetrain init DIR"},
+    {"import", cmd_import, "import labelled images (folders, files, CSV, IDX)",
+     "edgetrain import PATH... [--label L] [--category training|testing] [--split 80/20]\n"
+     "                 [--label-names A,B,...] [--strict] [--json]"},
+    {"data", cmd_data, "counts per label and category, sizes, problems",
+     "edgetrain data [--validate] [--forget-problems] [--json]\n"
+     "       edgetrain data list [--label L] [--category training|testing] [--json]"},
+    {"relabel", cmd_relabel, "change a sample's label", "edgetrain relabel ID LABEL [--json]"},
+    {"remove", cmd_remove, "remove a sample from the project", "edgetrain remove ID [--json]"},
+    {"move", cmd_move, "move a sample to training or testing",
+     "edgetrain move ID training|testing [--json]"},
+    {"demo", cmd_demo, "the workflow on Fashion-MNIST (Debian dataset-fashion-mnist)",
+     "edgetrain demo [--dir DIR] [--source DIR] [--json]"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_usage(FILE *f)
+{
+    fprintf(f, "usage: edgetrain [-C DIR] [--json] [-q] COMMAND [ARGS]\n\n"
+               "Train image classifiers for microcontrollers on your own machine.\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nOptions:\n"
+               "  -C DIR     run in the project at DIR (default: this folder or a parent)\n"
+               "  --json     print exactly one JSON object on stdout\n"
+               "  -q         print no progress or notes on stderr\n"
+               "  --version  print the version\n\n"
+               "'edgetrain COMMAND --help' shows a command's options.\n");
+}
+
+int cli_help(const char *cmd)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, cmd)) {
+            printf("usage: %s\n\n%s\n", commands[i].usage, commands[i].summary);
+            return 0;
+        }
+    return 0;
+}
+
+int cli_exit_code(et_status rc)
+{
+    switch (rc) {
+    case ET_OK: return 0;
+    case ET_EINVAL:
+    case ET_ENOTFOUND:
+    case ET_EEXIST:
+    case ET_EVERSION: return 2;
+    case ET_EINTR: return 130;
+    default: return 1;
+    }
+}
+
+int cli_fail(cli *c, const et_error *err)
+{
+    const char *msg = err->msg[0] ? err->msg : et_status_str(err->code);
+    fprintf(stderr, "edgetrain: %s\n", msg);
+    if (c->json) {
+        json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", et_status_str(err->code),
+                              "message", msg);
+        cli_print_json(o);
+    }
+    return cli_exit_code(err->code);
+}
+
+int cli_usage_error(cli *c, const char *cmd, const char *fmt, ...)
+{
+    et_error err = {.code = ET_EINVAL};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
+    va_end(ap);
+    cli_fail(c, &err);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, cmd))
+            fprintf(stderr, "usage: %s\n", commands[i].usage);
+    return 2;
+}
+
+et_status cli_open(cli *c, et_project **p, et_error *err)
+{
+    return et_project_open(c->dir, p, err);
+}
+
+void cli_print_json(json_t *obj)
+{
+    if (!obj) {
+        fputs("{\"error\": {\"code\": \"out of memory\", \"message\": \"out of memory\"}}\n",
+              stdout);
+        return;
+    }
+    json_dumpf(obj, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+    fputc('\n', stdout);
+    fflush(stdout);
+    json_decref(obj);
+}
+
+bool cli_common_option(cli *c, int opt, bool *help)
+{
+    if (opt == 'J') {
+        c->json = true;
+        et_progress_set_enabled(false);
+        return true;
+    }
+    if (opt == 'h') {
+        *help = true;
+        return true;
+    }
+    return false;
+}
+
+bool cli_parse_id(const char *s, int64_t *id)
+{
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v <= 0)
+        return false;
+    *id = v;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    cli c = {.dir = ".", .argv0 = argv[0]};
+    size_t used = 0;
+    for (int i = 0; i < argc && used + 2 < sizeof c.command_line; i++) {
+        int w = snprintf(c.command_line + used, sizeof c.command_line - used, "%s%s",
+                         i ? " " : "", i ? argv[i] : "edgetrain");
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-C")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "edgetrain: -C needs a folder\n");
+                return 2;
+            }
+            c.dir = argv[++i];
+        } else if (!strncmp(a, "-C", 2)) {
+            c.dir = a + 2;
+        } else if (!strcmp(a, "--json")) {
+            c.json = true;
+            et_progress_set_enabled(false);
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            et_log_set_level(ET_LOG_WARN);
+        } else if (!strcmp(a, "--version")) {
+            printf("edgetrain %s\n", ET_VERSION_STRING);
+            return 0;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            print_usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "edgetrain: unknown option '%s'\n", a);
+            print_usage(stderr);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        print_usage(stderr);
+        return 2;
+    }
+    const char *name = argv[i];
+    if (!strcmp(name, "help")) {
+        if (i + 1 < argc)
+            return cli_help(argv[i + 1]);
+        print_usage(stdout);
+        return 0;
+    }
+    for (size_t k = 0; k < N_COMMANDS; k++) {
+        if (!strcmp(commands[k].name, name)) {
+            et_interrupt_install();
+            optind = 0; /* glibc: reinitialise getopt for the command's own options */
+            return commands[k].run(&c, argc - i, argv + i);
+        }
+    }
+    fprintf(stderr, "edgetrain: unknown command '%s' (see 'edgetrain --help')\n", name);
+    return 2;
+}
