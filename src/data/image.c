@@ -91,6 +91,45 @@ static size_t jpeg_scan_start(const uint8_t *b, size_t n)
     return 0;
 }
 
+/* Skips PNM white space and comments from *i; false at the end. */
+static bool pnm_skip(const uint8_t *b, size_t n, size_t *i)
+{
+    while (*i < n) {
+        if (b[*i] == '#') {
+            while (*i < n && b[*i] != '\n')
+                (*i)++;
+        } else if (b[*i] == ' ' || b[*i] == '\t' || b[*i] == '\n' || b[*i] == '\r') {
+            (*i)++;
+        } else {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool pnm_number(const uint8_t *b, size_t n, size_t *i, uint64_t *v)
+{
+    if (!pnm_skip(b, n, i) || b[*i] < '0' || b[*i] > '9')
+        return false;
+    for (*v = 0; *i < n && b[*i] >= '0' && b[*i] <= '9' && *v < (1u << 30); (*i)++)
+        *v = *v * 10 + (uint64_t)(b[*i] - '0');
+    return true;
+}
+
+/* P5/P6: header "P5 width height maxval" then one white-space byte, then the
+ * pixels, 1 or 2 bytes per sample. stb_image accepts short pixel data. */
+static bool pnm_complete(const uint8_t *b, size_t n, int w, int h)
+{
+    size_t i = 2;
+    uint64_t width, height, maxval;
+    if (!pnm_number(b, n, &i, &width) || !pnm_number(b, n, &i, &height) ||
+        !pnm_number(b, n, &i, &maxval) || i >= n)
+        return false;
+    i++; /* the single white-space byte before the pixels */
+    uint64_t samples = (uint64_t)w * (uint64_t)h * (b[1] == '6' ? 3 : 1);
+    return i + samples * (maxval > 255 ? 2 : 1) <= n;
+}
+
 /* True when the file holds its whole image data as far as the format tells. */
 static bool complete(const char *format, const uint8_t *b, size_t n, int w, int h)
 {
@@ -106,11 +145,14 @@ static bool complete(const char *format, const uint8_t *b, size_t n, int w, int 
         return false;
     }
     if (!strcmp(format, "png")) {
-        for (size_t i = n >= 64 ? n - 64 : 8; i + 4 <= n; i++)
+        /* The IEND chunk: its type and the 4-byte CRC after it. */
+        for (size_t i = n >= 64 ? n - 64 : 8; i + 8 <= n; i++)
             if (!memcmp(b + i, "IEND", 4))
                 return true;
         return false;
     }
+    if (!strcmp(format, "pnm"))
+        return pnm_complete(b, n, w, h);
     if (!strcmp(format, "gif")) {
         size_t end = n;
         while (end > 0 && b[end - 1] == 0) /* some writers pad */
@@ -139,7 +181,7 @@ static bool complete(const char *format, const uint8_t *b, size_t n, int w, int 
         (void)type;
         return 18 + (uint64_t)b[0] + cmap + (uint64_t)w * (uint64_t)h * bpp <= n;
     }
-    return true; /* PNM: stb_image fails on short pixel data itself */
+    return true;
 }
 
 et_status et_image_decode(const uint8_t *bytes, size_t n, const char *name, et_image *out,
@@ -174,7 +216,11 @@ et_status et_image_decode(const uint8_t *bytes, size_t n, const char *name, et_i
         return et_error_set(err, ET_EINVAL, "%s: bad %s header (%s)", name, fmt,
                             stbi_failure_reason() ? stbi_failure_reason() : "unknown");
     }
-    if (w <= 0 || h <= 0 || w > ET_IMAGE_MAX_SIDE || h > ET_IMAGE_MAX_SIDE ||
+    if (w <= 0 || h <= 0) {
+        *kind = "undecodable";
+        return et_error_set(err, ET_EINVAL, "%s: %s header gives a %dx%d image", name, fmt, w, h);
+    }
+    if (w > ET_IMAGE_MAX_SIDE || h > ET_IMAGE_MAX_SIDE ||
         (uint64_t)w * (uint64_t)h > ET_IMAGE_MAX_PIXELS) {
         *kind = "too-large";
         return et_error_set(err, ET_EINVAL, "%s: %dx%d pixels; at most %dx%d and %u pixels allowed",
