@@ -1,0 +1,337 @@
+/* The edgetrain command line as a user meets it: exit codes, messages that
+ * name files, --json output, and the data report's checks. */
+#include "testutil.h"
+
+#include "core/fsutil.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static json_t *parse_json(const char *out)
+{
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    cr_assert(j, "stdout is not one JSON object (%s): %s", e.text, out);
+    cr_assert(json_is_object(j));
+    return j;
+}
+
+static json_int_t jint(json_t *o, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    json_t *cur = o;
+    for (char *tok = strtok(buf, "."); tok; tok = strtok(NULL, "."))
+        cur = json_object_get(cur, tok);
+    cr_assert(json_is_integer(cur), "%s is not an integer", path);
+    return json_integer_value(cur);
+}
+
+static int has_problem(json_t *problems, const char *file_suffix, const char *kind)
+{
+    size_t i;
+    json_t *pr;
+    json_array_foreach(problems, i, pr) {
+        const char *f = json_string_value(json_object_get(pr, "file"));
+        const char *k = json_string_value(json_object_get(pr, "kind"));
+        if (!k || strcmp(k, kind))
+            continue;
+        if (!file_suffix)
+            return 1;
+        if (f && strlen(f) >= strlen(file_suffix) &&
+            !strcmp(f + strlen(f) - strlen(file_suffix), file_suffix))
+            return 1;
+    }
+    return 0;
+}
+
+/* The folder of the foundation issue: three good PNGs, a truncated JPEG, a
+ * zero-byte PNG, a .txt and a copy of a cat under dog/. */
+static const char *make_cat_dog(const char *dir)
+{
+    tu_image(tu_path(dir, "pets/cat/c1.png"), "png", 20, 20, 3, 1);
+    tu_image(tu_path(dir, "pets/cat/c2.png"), "png", 20, 20, 3, 2);
+    tu_image(tu_path(dir, "pets/dog/d1.png"), "png", 20, 20, 3, 3);
+    const char *jpg = tu_path(dir, "pets/dog/broken.jpg");
+    tu_image(jpg, "jpg", 64, 64, 3, 4);
+    tu_truncate(jpg, tu_file_size(jpg) / 2);
+    tu_write(tu_path(dir, "pets/cat/zero.png"), "", 0);
+    tu_write(tu_path(dir, "pets/dog/notes.txt"), "a dog\n", 6);
+    tu_copy(tu_path(dir, "pets/cat/c1.png"), tu_path(dir, "pets/dog/c1-copy.png"));
+    return tu_path(dir, "pets");
+}
+
+Test(cli, cat_dog_folder_keeps_good_names_bad_and_reimport_changes_nothing)
+{
+    const char *dir = tu_tmpdir();
+    const char *pets = make_cat_dog(dir);
+    const char *proj = tu_path(dir, "proj");
+    cr_assert_eq(tu_run(NULL, NULL, "init", proj, NULL), 0);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run(&out, &err, "-C", proj, "import", pets, NULL), 1, "stderr: %s", err);
+    cr_assert(strstr(out, "Imported 3 samples"), "%s", out);
+    cr_assert(strstr(err, "broken.jpg") && strstr(err, "truncated"), "%s", err);
+    cr_assert(strstr(err, "zero.png") && strstr(err, "empty"), "%s", err);
+    cr_assert(strstr(err, "notes.txt") && strstr(err, "unsupported"), "%s", err);
+    cr_assert(strstr(err, "c1-copy.png") && strstr(err, "label-conflict"), "%s", err);
+    free(out);
+    free(err);
+
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", "--json", NULL), 0);
+    json_t *j = parse_json(out);
+    cr_assert_eq(jint(j, "samples"), 3);
+    cr_assert_eq(jint(j, "labels.cat.training") + jint(j, "labels.cat.testing"), 2);
+    cr_assert_eq(jint(j, "labels.dog.training") + jint(j, "labels.dog.testing"), 1);
+    json_t *problems = json_object_get(j, "problems");
+    cr_assert(has_problem(problems, "broken.jpg", "truncated"));
+    cr_assert(has_problem(problems, "zero.png", "empty"));
+    cr_assert(has_problem(problems, "notes.txt", "unsupported"));
+    cr_assert(has_problem(problems, "c1-copy.png", "label-conflict"));
+    json_decref(j);
+    free(out);
+
+    /* Again: the same outcome, nothing new in the project. */
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "--json", "import", pets, NULL), 1);
+    j = parse_json(out);
+    cr_assert_eq(jint(j, "imported"), 0);
+    cr_assert_eq(jint(j, "duplicates"), 3);
+    cr_assert_eq(jint(j, "skipped"), 4);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", "--json", NULL), 0);
+    j = parse_json(out);
+    cr_assert_eq(jint(j, "samples"), 3);
+    json_decref(j);
+    free(out);
+}
+
+Test(cli, data_report_checks_labels)
+{
+    const char *dir = tu_tmpdir();
+    for (int i = 0; i < 40; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "in/many/%02d.png", i);
+        tu_image(tu_path(dir, rel), "png", 6, 6, 1, 10 + i);
+    }
+    for (int i = 0; i < 4; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "in/train/few/%02d.png", i);
+        tu_image(tu_path(dir, rel), "png", 7, 5, 3, 90 + i);
+    }
+    const char *proj = tu_path(dir, "proj");
+    cr_assert_eq(tu_run(NULL, NULL, "init", proj, NULL), 0);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "import", tu_path(dir, "in"), NULL), 0);
+    char *out = NULL;
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", "--json", NULL), 0);
+    json_t *j = parse_json(out);
+    json_t *problems = json_object_get(j, "problems");
+    cr_assert(has_problem(problems, NULL, "few-samples"), "%s", out);
+    cr_assert(has_problem(problems, NULL, "no-testing"), "%s", out);
+    cr_assert(has_problem(problems, NULL, "imbalance"), "%s", out);
+    cr_assert_not(has_problem(problems, NULL, "one-label"));
+    cr_assert_eq(jint(j, "channels.1"), 40);
+    cr_assert_eq(jint(j, "channels.3"), 4);
+    json_t *sizes = json_object_get(j, "sizes");
+    cr_assert_eq(json_array_size(sizes), 2);
+    cr_assert_eq(jint(json_array_get(sizes, 0), "count"), 40, "most common size first");
+    cr_assert_eq(json_real_value(json_object_get(j, "imbalance")), 10.0);
+    json_decref(j);
+    free(out);
+    /* The text report names the labels. */
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", NULL), 0);
+    cr_assert(strstr(out, "label 'few': only 4 samples"), "%s", out);
+    free(out);
+}
+
+Test(cli, validate_finds_missing_and_altered_files)
+{
+    const char *dir = tu_tmpdir();
+    tu_image(tu_path(dir, "in/a/1.png"), "png", 6, 6, 3, 1);
+    tu_image(tu_path(dir, "in/b/2.png"), "png", 6, 6, 3, 2);
+    const char *proj = tu_path(dir, "proj");
+    cr_assert_eq(tu_run(NULL, NULL, "init", proj, NULL), 0);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "import", tu_path(dir, "in"), NULL), 0);
+    char *out = NULL;
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", "list", "--json", NULL), 0);
+    json_t *j = parse_json(out);
+    json_t *samples = json_object_get(j, "samples");
+    cr_assert_eq(json_array_size(samples), 2);
+    free(out);
+    /* Find the stored files through the SHA-256 of the original bytes. */
+    size_t n = 0;
+    unsigned char *bytes = tu_read(tu_path(dir, "in/a/1.png"), &n);
+    char hash[65];
+    et_sha256_hex(bytes, n, hash);
+    free(bytes);
+    char rel[128];
+    snprintf(rel, sizeof rel, "samples/%.2s/%s", hash, hash);
+    const char *stored_a = tu_path(proj, rel);
+    cr_assert_eq(access(stored_a, R_OK), 0, "content-addressed copy at %s", stored_a);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "data", "--validate", NULL), 1,
+                 "two labels with 1 sample each are problems too");
+    tu_write(stored_a, "tampered", 8);
+    bytes = tu_read(tu_path(dir, "in/b/2.png"), &n);
+    et_sha256_hex(bytes, n, hash);
+    free(bytes);
+    snprintf(rel, sizeof rel, "samples/%.2s/%s", hash, hash);
+    unlink(tu_path(proj, rel));
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", "--validate", "--json", NULL), 1);
+    json_decref(j);
+    j = parse_json(out);
+    json_t *problems = json_object_get(j, "problems");
+    cr_assert(has_problem(problems, NULL, "corrupt-file"), "%s", out);
+    cr_assert(has_problem(problems, NULL, "missing-file"), "%s", out);
+    cr_assert(json_is_true(json_object_get(j, "validated")));
+    json_decref(j);
+    free(out);
+}
+
+Test(cli, problems_are_remembered_until_fixed_or_forgotten)
+{
+    const char *dir = tu_tmpdir();
+    for (int i = 0; i < 12; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "in/%s/%02d.png", i % 2 ? "x" : "y", i);
+        tu_image(tu_path(dir, rel), "png", 6, 6, 3, 10 + i);
+    }
+    const char *bad = tu_path(dir, "in/x/bad.png");
+    tu_write(bad, "", 0);
+    const char *proj = tu_path(dir, "proj");
+    cr_assert_eq(tu_run(NULL, NULL, "init", proj, NULL), 0);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "import", tu_path(dir, "in"), NULL), 1);
+    char *out = NULL;
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", NULL), 0);
+    cr_assert(strstr(out, "bad.png"), "%s", out);
+    free(out);
+    /* Fixed file, imported again: the problem is gone. */
+    tu_image(bad, "png", 6, 6, 3, 999);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "import", tu_path(dir, "in"), NULL), 0);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", NULL), 0);
+    cr_assert_null(strstr(out, "bad.png"), "%s", out);
+    free(out);
+    /* Another problem, forgotten on request. */
+    tu_write(tu_path(dir, "in/y/worse.gif"), "GIF89a", 6);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "import", tu_path(dir, "in"), NULL), 1);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", "--forget-problems", NULL), 0);
+    cr_assert_null(strstr(out, "worse.gif"), "%s", out);
+    free(out);
+}
+
+Test(cli, sample_commands)
+{
+    const char *dir = tu_tmpdir();
+    tu_image(tu_path(dir, "in/a/1.png"), "png", 6, 6, 3, 1);
+    const char *proj = tu_path(dir, "proj");
+    cr_assert_eq(tu_run(NULL, NULL, "init", proj, NULL), 0);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "import", "--category", "training",
+                        tu_path(dir, "in"), NULL),
+                 0);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "relabel", "1", "b", "--json", NULL), 0);
+    json_t *j = parse_json(out);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "label")), "b");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "previous_label")), "a");
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "move", "1", "testing", NULL), 0);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", "list", "--category", "testing",
+                        "--json", NULL),
+                 0);
+    j = parse_json(out);
+    cr_assert_eq(json_array_size(json_object_get(j, "samples")), 1);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "move", "1", "validation", NULL), 2);
+    cr_assert(strstr(err, "training or testing"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "relabel", "7", "x", NULL), 2);
+    cr_assert(strstr(err, "no sample with id 7"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "remove", "1", NULL), 0);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "remove", "1", NULL), 2);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "remove", "abc", NULL), 2);
+}
+
+Test(cli, usage_errors_exit_2_and_say_why)
+{
+    const char *dir = tu_tmpdir();
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run(NULL, &err, "frobnicate", NULL), 2);
+    cr_assert(strstr(err, "unknown command 'frobnicate'"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", dir, "data", NULL), 2);
+    cr_assert(strstr(err, "no edgetrain project"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(&out, &err, "-C", dir, "--json", "data", NULL), 2);
+    json_t *j = parse_json(out);
+    cr_assert(json_object_get(j, "error"), "--json errors are one object too: %s", out);
+    json_decref(j);
+    free(out);
+    free(err);
+    const char *proj = tu_path(dir, "proj");
+    cr_assert_eq(tu_run(NULL, NULL, "init", proj, NULL), 0);
+    cr_assert_eq(tu_run(NULL, &err, "init", proj, NULL), 2);
+    cr_assert(strstr(err, "already holds"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "import", "--split", "70/20", dir, NULL), 2);
+    cr_assert(strstr(err, "--split"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "import", NULL), 2);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "import", tu_path(dir, "absent"), NULL), 2);
+    cr_assert(strstr(err, "absent"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(&out, NULL, "import", "--help", NULL), 0);
+    cr_assert(strstr(out, "--label"), "%s", out);
+    free(out);
+}
+
+Test(cli, demo_on_a_small_mnist_style_folder)
+{
+    const char *dir = tu_tmpdir();
+    tu_idx_pair(tu_path(dir, "fm/train-images-idx3-ubyte.gz"),
+                tu_path(dir, "fm/train-labels-idx1-ubyte.gz"), 100, 8, 8, 10, 1, 1);
+    tu_idx_pair(tu_path(dir, "fm/t10k-images-idx3-ubyte.gz"),
+                tu_path(dir, "fm/t10k-labels-idx1-ubyte.gz"), 20, 8, 8, 10, 500, 1);
+    char *out = NULL;
+    cr_assert_eq(tu_run(&out, NULL, "demo", "--json", "--dir", tu_path(dir, "demo"), "--source",
+                        tu_path(dir, "fm"), NULL),
+                 0);
+    json_t *j = parse_json(out);
+    cr_assert_eq(jint(j, "data.samples"), 120);
+    cr_assert_eq(jint(j, "data.labels.Sneaker.training"), 10);
+    cr_assert_eq(jint(j, "data.labels.Sneaker.testing"), 2);
+    json_decref(j);
+    free(out);
+    /* Twice: reuses the project. */
+    cr_assert_eq(tu_run(&out, NULL, "demo", "--dir", tu_path(dir, "demo"), "--source",
+                        tu_path(dir, "fm"), NULL),
+                 0);
+    cr_assert(strstr(out, "120 samples"), "%s", out);
+    free(out);
+}
+
+/* The foundation issue's acceptance check on the real data set, when the
+ * Debian package is installed (scripts/setup.sh installs it). */
+Test(cli, fashion_mnist_imports_70000_samples, .timeout = 120)
+{
+    const char *fm = "/usr/share/datasets/fashion-mnist";
+    if (access(fm, R_OK) != 0)
+        cr_skip_test("dataset-fashion-mnist is not installed");
+    const char *proj = tu_path(tu_tmpdir(), "p");
+    cr_assert_eq(tu_run(NULL, NULL, "init", proj, NULL), 0);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "import", fm, NULL), 0);
+    char *out = NULL;
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", "--json", NULL), 0);
+    json_t *j = parse_json(out);
+    cr_assert_eq(jint(j, "samples"), 70000);
+    cr_assert_eq(jint(j, "training"), 60000);
+    cr_assert_eq(jint(j, "testing"), 10000);
+    cr_assert_eq(json_object_size(json_object_get(j, "labels")), 10);
+    cr_assert_eq(json_array_size(json_object_get(j, "problems")), 0);
+    json_decref(j);
+    free(out);
+}
