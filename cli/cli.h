@@ -56,6 +56,16 @@ bool cli_common_option(cli *c, int opt, bool *help);
 /* Parses a positive sample id. */
 bool cli_parse_id(const char *s, int64_t *id);
 
+/* For commands that take only the common options: parses them (leaving
+ * optind at the first argument) and returns -1 to go on, or the exit status
+ * to return (after --help or a usage error). */
+int cli_parse_plain(cli *c, const char *cmd, int argc, char **argv);
+
+/* For commands about one sample: parses ID, opens the project and reads the
+ * sample. Returns -1 to go on (then *p is open and the caller closes it), or
+ * the exit status to return. */
+int cli_open_sample(cli *c, const char *cmd, const char *id_arg, et_project **p, et_sample *s);
+
 /* getopt_long entries shared by every command. */
 #define CLI_COMMON_LONG_OPTIONS {"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}
 

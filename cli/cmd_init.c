@@ -6,14 +6,9 @@
 
 int cmd_init(cli *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {CLI_COMMON_LONG_OPTIONS, {0}};
-    bool help = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
-        if (!cli_common_option(c, opt, &help))
-            return cli_usage_error(c, "init", "unknown option");
-    if (help)
-        return cli_help("init");
+    int status = cli_parse_plain(c, "init", argc, argv);
+    if (status >= 0)
+        return status;
     if (argc - optind > 1)
         return cli_usage_error(c, "init", "init takes one folder");
     const char *dir = optind < argc ? argv[optind] : c->dir;

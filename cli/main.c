@@ -131,6 +131,33 @@ bool cli_parse_id(const char *s, int64_t *id)
     return true;
 }
 
+int cli_parse_plain(cli *c, const char *cmd, int argc, char **argv)
+{
+    static const struct option longopts[] = {CLI_COMMON_LONG_OPTIONS, {0}};
+    bool help = false;
+    int o;
+    while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
+        if (!cli_common_option(c, o, &help))
+            return cli_usage_error(c, cmd, "unknown option");
+    return help ? cli_help(cmd) : -1;
+}
+
+int cli_open_sample(cli *c, const char *cmd, const char *id_arg, et_project **p, et_sample *s)
+{
+    int64_t id = 0;
+    if (!cli_parse_id(id_arg, &id))
+        return cli_usage_error(c, cmd, "'%s' is not a sample id", id_arg);
+    et_error err = {0};
+    if (cli_open(c, p, &err) < 0)
+        return cli_fail(c, &err);
+    if (et_sample_get(*p, id, s, &err) < 0) {
+        et_project_close(*p);
+        *p = NULL;
+        return cli_fail(c, &err);
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     cli c = {.dir = ".", .argv0 = argv[0]};

@@ -459,21 +459,6 @@ Test(import, interrupted_while_storing_rolls_back)
     et_project_close(p);
 }
 
-static long db_count(const char *proj, const char *sql)
-{
-    char path[2048];
-    snprintf(path, sizeof path, "%s/edgetrain.db", proj);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-    long v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 /* SIGKILL at several moments of a large import: afterwards the project
  * opens, passes SQLite's integrity check, and holds all or none of it. */
 Test(import, killed_midway_leaves_all_or_nothing, .timeout = 100)
@@ -503,9 +488,9 @@ Test(import, killed_midway_leaves_all_or_nothing, .timeout = 100)
         kill(pid, SIGKILL);
         int status = 0;
         waitpid(pid, &status, 0);
-        cr_assert_eq(db_count(proj, "SELECT COUNT(*) FROM pragma_integrity_check WHERE integrity_check != 'ok'"), 0);
-        long samples = db_count(proj, "SELECT COUNT(*) FROM samples");
-        long imports = db_count(proj, "SELECT COUNT(*) FROM imports");
+        cr_assert_eq(tu_db_int(proj, "SELECT COUNT(*) FROM pragma_integrity_check WHERE integrity_check != 'ok'"), 0);
+        long samples = tu_db_int(proj, "SELECT COUNT(*) FROM samples");
+        long imports = tu_db_int(proj, "SELECT COUNT(*) FROM imports");
         cr_assert(samples == 0 || samples == n, "after a kill at %ld ms: %ld samples", delays_ms[k],
                   samples);
         cr_assert_eq(imports, samples ? 1 : 0);

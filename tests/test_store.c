@@ -9,31 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void sql(const char *dir, const char *stmt)
-{
-    char path[2048];
-    snprintf(path, sizeof path, "%s/edgetrain.db", dir);
-    sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, stmt, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
-}
-
-static int query_int(const char *dir, const char *stmt)
-{
-    char path[2048];
-    snprintf(path, sizeof path, "%s/edgetrain.db", dir);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(db, stmt, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-    int v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 Test(store, init_creates_folders_wal_and_schema)
 {
     const char *dir = tu_path(tu_tmpdir(), "proj");
@@ -42,17 +17,8 @@ Test(store, init_creates_folders_wal_and_schema)
     cr_assert(access(tu_path(dir, "samples"), F_OK) == 0);
     cr_assert(access(tu_path(dir, "cache"), F_OK) == 0);
     cr_assert(access(tu_path(dir, "models"), F_OK) == 0);
-    cr_assert_eq(query_int(dir, "PRAGMA user_version"), ET_SCHEMA_VERSION);
-    char path[2048];
-    snprintf(path, sizeof path, "%s/edgetrain.db", dir);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    sqlite3_open(path, &db);
-    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL);
-    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-    cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    cr_assert_eq(tu_db_int(dir, "PRAGMA user_version"), ET_SCHEMA_VERSION);
+    cr_assert_eq(tu_db_int(dir, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
     cr_assert_eq(et_project_init(dir, &err), ET_EEXIST, "a second init must refuse");
     cr_assert(strstr(err.msg, "already holds"), "%s", err.msg);
 }
@@ -87,7 +53,7 @@ Test(store, newer_schema_is_refused_older_is_migrated)
     const char *dir = tu_path(tu_tmpdir(), "proj");
     et_error err = {0};
     cr_assert_eq(et_project_init(dir, &err), 0);
-    sql(dir, "PRAGMA user_version = 999");
+    tu_db_exec(dir, "PRAGMA user_version = 999");
     et_project *p = NULL;
     cr_assert_eq(et_project_open(dir, &p, &err), ET_EVERSION);
     cr_assert(strstr(err.msg, "newer edgetrain"), "%s", err.msg);
@@ -95,11 +61,11 @@ Test(store, newer_schema_is_refused_older_is_migrated)
     /* An empty database at version 0 is brought up to date on open. */
     const char *old = tu_path(tu_tmpdir(), "old");
     cr_assert_eq(et_mkdir_p(old, &err), 0);
-    sql(old, "CREATE TABLE unrelated(x)");
+    tu_db_exec(old, "CREATE TABLE unrelated(x)");
     p = tu_open(old);
     et_project_close(p);
-    cr_assert_eq(query_int(old, "PRAGMA user_version"), ET_SCHEMA_VERSION);
-    cr_assert_eq(query_int(old, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'samples'"), 1);
+    cr_assert_eq(tu_db_int(old, "PRAGMA user_version"), ET_SCHEMA_VERSION);
+    cr_assert_eq(tu_db_int(old, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'samples'"), 1);
 }
 
 Test(store, garbage_database_is_an_error_not_a_crash)

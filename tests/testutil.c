@@ -4,6 +4,7 @@
 #include "core/fsutil.h"
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -321,4 +322,32 @@ long tu_count(et_project *p, const char *label, et_category cat)
     et_error err = {0};
     cr_assert_eq(et_samples_each(p, &f, count_one, &n, &err), 0, "%s", err.msg);
     return n;
+}
+
+static sqlite3 *open_db(const char *proj)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/edgetrain.db", proj);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK, "%s", path);
+    return db;
+}
+
+long tu_db_int(const char *proj, const char *sql)
+{
+    sqlite3 *db = open_db(proj);
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s", sql);
+    long v = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+void tu_db_exec(const char *proj, const char *sql)
+{
+    sqlite3 *db = open_db(proj);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
 }

@@ -41,6 +41,12 @@ void tu_idx_pair(const char *images_path, const char *labels_path, int n, int h,
  * Returns the exit status (128 + signal when killed). */
 int tu_run(char **out, char **err, const char *arg, ...);
 
+/* The first column of the first row of a query on the project's database. */
+long tu_db_int(const char *proj, const char *sql);
+
+/* Runs SQL on the project's database directly (to simulate damage or old versions). */
+void tu_db_exec(const char *proj, const char *sql);
+
 /* Opens the project at dir or fails the test. */
 et_project *tu_open(const char *dir);
 
