@@ -11,6 +11,8 @@ typedef struct cli {
     bool json;         /* --json: exactly one JSON object on stdout */
     const char *argv0;
     char command_line[2048]; /* recorded with imports */
+    char **argv_for_errors;  /* the command's argv, to name a bad option */
+    char bad_option[128];    /* set by cli_common_option when getopt saw one */
 } cli;
 
 typedef struct cli_command {

@@ -204,7 +204,13 @@ int cmd_data(cli *c, int argc, char **argv)
         printf("Project %s\n", et_project_root(p));
         cli_report_print(r);
     }
-    int status = validate && r->n_problems ? 1 : 0;
+    /* --validate fails when a stored file is missing or altered; the other
+     * problems are advice about the data and do not fail it. */
+    int status = 0;
+    for (size_t i = 0; validate && i < r->n_problems; i++)
+        if (!strcmp(r->problems[i].kind, "missing-file") ||
+            !strcmp(r->problems[i].kind, "corrupt-file"))
+            status = 1;
     et_data_report_destroy(r);
     et_project_close(p);
     return status;

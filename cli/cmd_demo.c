@@ -25,7 +25,8 @@ int cmd_demo(cli *c, int argc, char **argv)
         {"source", required_argument, NULL, 's'},
         {0},
     };
-    const char *dir = "edgetrain-demo";
+    /* -C DIR names the demo project too; else ./edgetrain-demo. */
+    const char *dir = strcmp(c->dir, ".") ? c->dir : "edgetrain-demo";
     const char *source = FASHION_MNIST_DIR;
     bool help = false;
     int o;

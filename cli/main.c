@@ -21,7 +21,7 @@ static const cli_command commands[] = {
     {"move", cmd_move, "move a sample to training or testing",
      "edgetrain move ID training|testing [--json]"},
     {"demo", cmd_demo, "the workflow on Fashion-MNIST (Debian dataset-fashion-mnist)",
-     "edgetrain demo [--dir DIR] [--source DIR] [--json]"},
+     "edgetrain [-C DIR] demo [--dir DIR] [--source DIR] [--json]"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -35,7 +35,7 @@ static void print_usage(FILE *f)
     fprintf(f, "\nOptions:\n"
                "  -C DIR     run in the project at DIR (default: this folder or a parent)\n"
                "  --json     print exactly one JSON object on stdout\n"
-               "  -q         print no progress or notes on stderr\n"
+               "  -q         print no progress bars or notes on stderr (problems still are)\n"
                "  --version  print the version\n\n"
                "'edgetrain COMMAND --help' shows a command's options.\n");
 }
@@ -47,7 +47,17 @@ int cli_help(const char *cmd)
             printf("usage: %s\n\n%s\n", commands[i].usage, commands[i].summary);
             return 0;
         }
-    return 0;
+    fprintf(stderr, "edgetrain: no command '%s' (see 'edgetrain --help')\n", cmd);
+    return 2;
+}
+
+/* A usage error found before any command runs. */
+static int main_usage_error(cli *c, const char *fmt, const char *arg)
+{
+    et_error err = {.code = ET_EINVAL};
+    snprintf(err.msg, sizeof err.msg, fmt, arg);
+    cli_fail(c, &err);
+    return 2;
 }
 
 int cli_exit_code(et_status rc)
@@ -82,6 +92,10 @@ int cli_usage_error(cli *c, const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err.msg, sizeof err.msg, fmt, ap);
     va_end(ap);
+    if (c->bad_option[0] && !strcmp(err.msg, "unknown option")) {
+        snprintf(err.msg, sizeof err.msg, "unknown option '%s' for %s", c->bad_option, cmd);
+        c->bad_option[0] = '\0';
+    }
     cli_fail(c, &err);
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (!strcmp(commands[i].name, cmd))
@@ -117,6 +131,13 @@ bool cli_common_option(cli *c, int opt, bool *help)
     if (opt == 'h') {
         *help = true;
         return true;
+    }
+    if (opt == '?') {
+        /* getopt is silenced (opterr = 0): name the option here, once. */
+        if (optopt)
+            snprintf(c->bad_option, sizeof c->bad_option, "-%c", optopt);
+        else
+            snprintf(c->bad_option, sizeof c->bad_option, "%s", c->argv_for_errors[optind - 1]);
     }
     return false;
 }
@@ -170,13 +191,15 @@ int main(int argc, char **argv)
         used += (size_t)w;
     }
     int i = 1;
+    /* --json anywhere before the command applies to errors found here too. */
+    for (int k = 1; k < argc && argv[k][0] == '-'; k++)
+        if (!strcmp(argv[k], "--json"))
+            c.json = true;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-C")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "edgetrain: -C needs a folder\n");
-                return 2;
-            }
+            if (i + 1 >= argc)
+                return main_usage_error(&c, "%s needs a folder", "-C");
             c.dir = argv[++i];
         } else if (!strncmp(a, "-C", 2)) {
             c.dir = a + 2;
@@ -192,14 +215,13 @@ int main(int argc, char **argv)
             print_usage(stdout);
             return 0;
         } else {
-            fprintf(stderr, "edgetrain: unknown option '%s'\n", a);
             print_usage(stderr);
-            return 2;
+            return main_usage_error(&c, "unknown option '%s'", a);
         }
     }
     if (i >= argc) {
         print_usage(stderr);
-        return 2;
+        return main_usage_error(&c, "%s", "no command given");
     }
     const char *name = argv[i];
     if (!strcmp(name, "help")) {
@@ -212,9 +234,10 @@ int main(int argc, char **argv)
         if (!strcmp(commands[k].name, name)) {
             et_interrupt_install();
             optind = 0; /* glibc: reinitialise getopt for the command's own options */
+            opterr = 0; /* bad options are reported by cli_usage_error */
+            c.argv_for_errors = argv + i;
             return commands[k].run(&c, argc - i, argv + i);
         }
     }
-    fprintf(stderr, "edgetrain: unknown command '%s' (see 'edgetrain --help')\n", name);
-    return 2;
+    return main_usage_error(&c, "unknown command '%s' (see 'edgetrain --help')", name);
 }

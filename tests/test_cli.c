@@ -170,8 +170,8 @@ Test(cli, validate_finds_missing_and_altered_files)
     snprintf(rel, sizeof rel, "samples/%.2s/%s", hash, hash);
     const char *stored_a = tu_path(proj, rel);
     cr_assert_eq(access(stored_a, R_OK), 0, "content-addressed copy at %s", stored_a);
-    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "data", "--validate", NULL), 1,
-                 "two labels with 1 sample each are problems too");
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "data", "--validate", NULL), 0,
+                 "labels with 1 sample each are advice, not a failed validation");
     tu_write(stored_a, "tampered", 8);
     bytes = tu_read(tu_path(dir, "in/b/2.png"), &n);
     et_sha256_hex(bytes, n, hash);
@@ -208,6 +208,14 @@ Test(cli, problems_are_remembered_until_fixed_or_forgotten)
     free(out);
     /* Fixed file, imported again: the problem is gone. */
     tu_image(bad, "png", 6, 6, 3, 999);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "import", tu_path(dir, "in"), NULL), 0);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", NULL), 0);
+    cr_assert_null(strstr(out, "bad.png"), "%s", out);
+    free(out);
+    /* A problem file replaced by a copy of an image already there: cleared too. */
+    tu_write(bad, "", 0);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "import", tu_path(dir, "in"), NULL), 1);
+    tu_copy(tu_path(dir, "in/x/01.png"), bad);
     cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "import", tu_path(dir, "in"), NULL), 0);
     cr_assert_eq(tu_run(&out, NULL, "-C", proj, "data", NULL), 0);
     cr_assert_null(strstr(out, "bad.png"), "%s", out);
@@ -283,6 +291,17 @@ Test(cli, usage_errors_exit_2_and_say_why)
     free(err);
     cr_assert_eq(tu_run(NULL, &err, "-C", proj, "import", tu_path(dir, "absent"), NULL), 2);
     cr_assert(strstr(err, "absent"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(&out, &err, "--json", "frobnicate", NULL), 2);
+    j = parse_json(out);
+    cr_assert(json_object_get(j, "error"));
+    json_decref(j);
+    free(out);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "import", "--bogus", dir, NULL), 2);
+    cr_assert(strstr(err, "unknown option '--bogus'"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "help", "bogus", NULL), 2);
     free(err);
     cr_assert_eq(tu_run(&out, NULL, "import", "--help", NULL), 0);
     cr_assert(strstr(out, "--label"), "%s", out);

@@ -116,15 +116,21 @@ Test(import, train_and_test_folders_set_the_category)
     tu_image(tu_path(dir, "in/training/cat/a.png"), "png", 8, 8, 1, 1);
     tu_image(tu_path(dir, "in/testing/cat/b.png"), "png", 8, 8, 1, 2);
     tu_image(tu_path(dir, "in/dog/train/c.png"), "png", 8, 8, 1, 3);
-    tu_image(tu_path(dir, "in/dog/test_set/d.png"), "png", 8, 8, 1, 4);
+    tu_image(tu_path(dir, "in/dog/testing/d.png"), "png", 8, 8, 1, 4);
+    tu_image(tu_path(dir, "in/train_2024/bird/e.png"), "png", 8, 8, 1, 5);
+    tu_image(tu_path(dir, "in/trainers/f.png"), "png", 8, 8, 1, 6);
     et_project *p = new_project(dir);
     seen s = {0};
     et_import_result res;
     et_error err = {0};
     cr_assert_eq(import1(p, tu_path(dir, "in"), NULL, &s, &res, &err), 0, "%s", err.msg);
-    cr_assert_eq(res.imported, 4);
+    cr_assert_eq(res.imported, 6);
     label_of a = sample_for(p, "training/cat/a.png"), b = sample_for(p, "testing/cat/b.png");
-    label_of c = sample_for(p, "dog/train/c.png"), d = sample_for(p, "dog/test_set/d.png");
+    label_of c = sample_for(p, "dog/train/c.png"), d = sample_for(p, "dog/testing/d.png");
+    label_of e = sample_for(p, "train_2024/bird/e.png"), f = sample_for(p, "in/trainers/f.png");
+    cr_assert_str_eq(e.label, "bird", "a train... folder above a class folder is a marker");
+    cr_assert_eq(e.cat, ET_TRAINING);
+    cr_assert_str_eq(f.label, "trainers", "a file's own folder is its label unless exactly train/test");
     cr_assert_str_eq(a.label, "cat");
     cr_assert_eq(a.cat, ET_TRAINING);
     cr_assert_str_eq(b.label, "cat");
@@ -157,6 +163,12 @@ Test(import, label_option_for_a_folder_and_a_file)
     cr_assert_eq(import1(p, tu_path(dir, "loose.gif"), NULL, &s, &res, &err), ET_EPROBLEMS);
     cr_assert_str_eq(kind_of(&s, "loose.gif"), "no-label");
     cr_assert_eq(res.imported, 0);
+    /* A loose copy of an image the project has is a duplicate, not a problem. */
+    tu_copy(tu_path(dir, "flat/a.png"), tu_path(dir, "loose-copy.png"));
+    s.n = 0;
+    cr_assert_eq(import1(p, tu_path(dir, "loose-copy.png"), NULL, &s, &res, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(res.duplicates, 1);
     /* A path that does not exist is an error before anything happens. */
     cr_assert_eq(import1(p, tu_path(dir, "nothing-here"), NULL, &s, &res, &err), ET_ENOTFOUND);
     cr_assert(strstr(err.msg, "nothing-here"), "%s", err.msg);

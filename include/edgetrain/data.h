@@ -80,8 +80,8 @@ typedef struct et_import_options {
 
 et_import_options et_import_defaults(void);
 
-/* A problem with one input. file is the absolute path (or "csv:LINE" for a
- * CSV row), kind a short tag, message a sentence. Strings are only valid
+/* A problem with one input. file is the absolute path (for a CSV row
+ * "/path/list.csv:LINE", for an image inside an IDX file "/path/file#N"), kind a short tag, message a sentence. Strings are only valid
  * during the callback / the lifetime of the report that holds them. */
 typedef struct et_problem {
     const char *file;

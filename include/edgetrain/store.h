@@ -48,9 +48,9 @@ void et_project_close(et_project *p);
 /* The project's root folder (absolute path), owned by p. */
 const char *et_project_root(const et_project *p);
 
-/* Path of a stored sample blob: <root>/samples/<h0h1>/<hash>.<format>. */
-et_status et_project_blob_path(const et_project *p, const char *hash, const char *format,
-                               char *out, size_t n, et_error *err);
+/* Path of a stored file: <root>/samples/<first two hex digits>/<hash> (no extension). */
+et_status et_project_blob_path(const et_project *p, const char *hash, char *out, size_t n,
+                               et_error *err);
 
 /* ------------------------------------------------------------------------
  * Samples.

@@ -256,7 +256,12 @@ void et_image_hash(const et_image *img, char out[65])
         out[64] = '\0';
         return;
     }
-    uint32_t dims[3] = {(uint32_t)img->width, (uint32_t)img->height, (uint32_t)img->channels};
+    /* The sizes as little-endian uint32, so the hash is the same on every machine. */
+    uint8_t dims[12];
+    const uint32_t v[3] = {(uint32_t)img->width, (uint32_t)img->height, (uint32_t)img->channels};
+    for (int i = 0; i < 3; i++)
+        for (int b = 0; b < 4; b++)
+            dims[4 * i + b] = (uint8_t)(v[i] >> (8 * b));
     et_sha256_add(&h, "edgetrain-image-v1", 18);
     et_sha256_add(&h, dims, sizeof dims);
     et_sha256_add(&h, img->pixels,

@@ -118,13 +118,15 @@ static uint64_t hex_prefix(const char *h)
     return v;
 }
 
-/* Index of the item with the same pixel hash, or -1 after inserting i. */
-static int64_t map_find_or_add(hash_map *m, const import_item *items, size_t i)
+/* Index of an earlier item with the same pixel hash as item i, or -1; with
+ * add, item i is then recorded. */
+static int64_t map_find(hash_map *m, const import_item *items, size_t i, bool add)
 {
     size_t mask = m->cap - 1;
     for (size_t s = hex_prefix(items[i].pixel_hash) & mask;; s = (s + 1) & mask) {
         if (m->slots[s] == 0) {
-            m->slots[s] = (int64_t)i + 1;
+            if (add)
+                m->slots[s] = (int64_t)i + 1;
             return -1;
         }
         const import_item *other = &items[m->slots[s] - 1];
@@ -157,7 +159,7 @@ static et_status resolve(et_project *p, import_job *job, et_error *err)
         int step = sqlite3_step(st);
         if (step == SQLITE_ROW) {
             const char *label = (const char *)sqlite3_column_text(st, 1);
-            if (!strcmp(label, it->label))
+            if (!it->label || !strcmp(label, it->label))
                 it->state = ITEM_DUPLICATE;
             else
                 import_fail(it, "label-conflict",
@@ -170,10 +172,14 @@ static et_status resolve(et_project *p, import_job *job, et_error *err)
             rc = et_db_error(p, err, "looking up duplicates");
             break;
         }
-        int64_t first = map_find_or_add(&map, job->items, i);
-        if (first < 0) {
+        int64_t first = map_find(&map, job->items, i, it->label != NULL);
+        if (first < 0 && !it->label) {
+            import_fail(it, "no-label",
+                        "not inside a class folder; give --label LABEL, or import the folder "
+                        "that holds one sub-folder per label");
+        } else if (first < 0) {
             it->state = ITEM_NEW;
-        } else if (!strcmp(job->items[first].label, it->label)) {
+        } else if (!it->label || !strcmp(job->items[first].label, it->label)) {
             it->state = ITEM_DUPLICATE;
         } else {
             import_fail(it, "label-conflict", "the same image as %s, labelled '%s'",
@@ -406,7 +412,7 @@ static const char *blob_format(const char *path)
     } while (0)
 
 static et_status write_rows(et_project *p, import_job *job, const set_blobs *sb,
-                            et_import_result *res, et_error *err)
+                            bool clear_problems, et_import_result *res, et_error *err)
 {
     sqlite3_stmt *imp = NULL, *blob = NULL, *sample = NULL, *prob = NULL, *unprob = NULL;
     et_status rc = et_db_exec(p, "BEGIN IMMEDIATE", err);
@@ -424,12 +430,11 @@ static et_status write_rows(et_project *p, import_job *job, const set_blobs *sb,
                            " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &sample, NULL) ||
         sqlite3_prepare_v2(p->db,
-                           res->imported ? "INSERT OR REPLACE INTO problems(file, kind, message,"
-                                           " import_id) VALUES(?,?,?,?)"
-                                         : "INSERT OR IGNORE INTO problems(file, kind, message,"
-                                           " import_id) VALUES(?,?,?,?)",
+                           "INSERT OR REPLACE INTO problems(file, kind, message, import_id)"
+                           " VALUES(?,?,?,?)",
                            -1, &prob, NULL) ||
-        sqlite3_prepare_v2(p->db, "DELETE FROM problems WHERE file = ?", -1, &unprob, NULL)) {
+        sqlite3_prepare_v2(p->db, "DELETE FROM problems WHERE file IN (?1, ?2)", -1, &unprob,
+                           NULL)) {
         rc = et_db_error(p, err, "preparing the import");
         goto done;
     }
@@ -473,8 +478,9 @@ static et_status write_rows(et_project *p, import_job *job, const set_blobs *sb,
             STEP(prob, "recording a problem");
             continue;
         }
-        if (it->set < 0) { /* a file fixed since an earlier import */
+        if (clear_problems) { /* fixed since an earlier import */
             sqlite3_bind_text(unprob, 1, it->file, -1, SQLITE_STATIC);
+            sqlite3_bind_text(unprob, 2, it->path, -1, SQLITE_STATIC);
             STEP(unprob, "clearing a problem");
         }
         if (it->state != ITEM_NEW)
@@ -514,6 +520,17 @@ done:
     }
     /* A signal that arrives from here on is too late to stop the commit. */
     return et_db_exec(p, "COMMIT", err);
+}
+
+static et_status has_problems(et_project *p, bool *any, et_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(p->db, "SELECT EXISTS (SELECT 1 FROM problems)", -1, &st, NULL) !=
+        SQLITE_OK)
+        return et_db_error(p, err, "reading problems");
+    *any = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return ET_OK;
 }
 
 static void job_free(import_job *job)
@@ -592,8 +609,10 @@ et_status et_import(et_project *p, const char *const *paths, size_t n_paths,
         rc = write_files(p, &job, sb, err);
     if (rc == ET_OK && et_interrupted())
         rc = et_error_set(err, ET_EINTR, "interrupted; nothing was imported");
-    if (rc == ET_OK && (result->imported || result->skipped))
-        rc = write_rows(p, &job, sb, result, err);
+    bool stored_problems = false;
+    if (rc == ET_OK && (rc = has_problems(p, &stored_problems, err)) == ET_OK &&
+        (result->imported || result->skipped || stored_problems))
+        rc = write_rows(p, &job, sb, stored_problems, result, err);
     free(sb);
     job_free(&job);
     if (rc < 0) {

@@ -70,6 +70,13 @@ static bool starts_with_ci(const char *s, const char *prefix)
     return strncasecmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* Folder names that are only ever split markers, never labels. */
+static bool is_exact_marker(const char *name)
+{
+    return !strcasecmp(name, "train") || !strcasecmp(name, "training") ||
+           !strcasecmp(name, "test") || !strcasecmp(name, "testing");
+}
+
 /* train* -> training, test* / t10k* -> testing (the MNIST file names). */
 static et_category category_of_name(const char *name)
 {
@@ -221,11 +228,10 @@ static et_status gather_image(import_job *job, const char *path, const char *fil
     import_item *it = import_add(job, path, file, label, cat);
     if (!it)
         return et_error_set(err, ET_ENOMEM, "out of memory");
+    /* A file without a label is still decoded: if the project has the image
+     * already it is a duplicate, not a problem (see resolve in import.c). */
     et_error le = {0};
-    if (!label)
-        import_fail(it, "no-label", "not inside a class folder; give --label LABEL, or import "
-                                    "the folder that holds one sub-folder per label");
-    else if (et_label_check(label, &le) < 0)
+    if (label && et_label_check(label, &le) < 0)
         import_fail(it, "bad-label", "%s", le.msg);
     return ET_OK;
 }
@@ -311,11 +317,31 @@ static et_status gather_csv(import_job *job, const char *csv_path, et_error *err
 
 static int skip_hidden(const struct dirent *d) { return d->d_name[0] != '.'; }
 
-/* label: the innermost folder name below the import root that is not a
- * train... or test... marker; cat: the innermost marker. */
-static et_status walk(import_job *job, const char *dir, int depth, const char *label,
-                      et_category cat, et_error *err)
+/* Labels and categories from folders: a file's own folder is its label,
+ * unless that folder is named exactly train/training/test/testing; folders
+ * further up named train.../test... set the category, and the innermost
+ * other folder further up is the label when the file's own folder is a
+ * marker. So pets/train/cat/a.png, pets/cat/train/a.png and
+ * pets/trainers/a.png give cat/training, cat/training and trainers/(split).
+ * parent is the name of dir (NULL at the import root); outer_label and
+ * outer_cat describe the folders above it. */
+static et_status walk(import_job *job, const char *dir, int depth, const char *parent,
+                      const char *outer_label, et_category outer_cat, et_error *err)
 {
+    const char *label = outer_label;
+    et_category cat = outer_cat;
+    if (parent && is_exact_marker(parent))
+        cat = category_of_name(parent);
+    else if (parent)
+        label = parent;
+    /* What the folders below see as "above them". */
+    const char *below_label = outer_label;
+    et_category below_cat = outer_cat;
+    if (parent && category_of_name(parent) != ET_CATEGORY_NONE)
+        below_cat = category_of_name(parent);
+    else if (parent)
+        below_label = parent;
+
     struct dirent **list = NULL;
     int n = scandir(dir, &list, skip_hidden, alphasort);
     if (n < 0)
@@ -335,13 +361,10 @@ static et_status walk(import_job *job, const char *dir, int depth, const char *l
             break;
         }
         if (et_is_dir(child)) {
-            if (depth >= MAX_DEPTH) {
+            if (depth >= MAX_DEPTH)
                 rc = add_problem(job, path, "unreadable", "folders nested too deep", err);
-                continue;
-            }
-            et_category c = category_of_name(name);
-            const char *sub_label = c == ET_CATEGORY_NONE ? path + strlen(dir) + 1 : label;
-            rc = walk(job, path, depth + 1, sub_label, c == ET_CATEGORY_NONE ? cat : c, err);
+            else
+                rc = walk(job, path, depth + 1, et_path_base(path), below_label, below_cat, err);
         } else if (!et_is_file(child)) {
             continue; /* sockets, fifos, dangling links */
         } else if (is_idx_name(name)) {
@@ -380,7 +403,7 @@ et_status import_gather(import_job *job, const char *path, et_error *err)
     if (!p)
         return et_error_set(err, ET_ENOMEM, "out of memory");
     if (et_is_dir(abs))
-        return walk(job, p, 0, NULL, ET_CATEGORY_NONE, err);
+        return walk(job, p, 0, NULL, NULL, ET_CATEGORY_NONE, err);
     if (!et_is_file(abs))
         return et_error_set(err, ET_EINVAL, "%s: not a file or folder", path);
     char ext[16];

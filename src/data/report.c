@@ -12,7 +12,9 @@ et_status et_sample_load(et_project *p, const et_sample *s, et_image *out, et_er
 {
     memset(out, 0, sizeof *out);
     char path[4200];
-    snprintf(path, sizeof path, "%s/samples/%.2s/%s", p->root, s->blob, s->blob);
+    et_status prc = et_project_blob_path(p, s->blob, path, sizeof path, err);
+    if (prc < 0)
+        return prc;
     if (s->member < 0) {
         unsigned char *bytes = NULL;
         size_t n = 0;
@@ -214,7 +216,10 @@ static et_status verify_files(et_project *p, et_data_report *r, problem_list *l,
         const char *hash = (const char *)sqlite3_column_text(st, 0);
         const char *original = (const char *)sqlite3_column_text(st, 1);
         char path[4200], msg[4400];
-        snprintf(path, sizeof path, "%s/samples/%.2s/%s", p->root, hash, hash);
+        if (et_project_blob_path(p, hash, path, sizeof path, err) < 0) {
+            rc = err->code;
+            break;
+        }
         unsigned char *data = NULL;
         size_t n = 0;
         et_error e = {0};

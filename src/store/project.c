@@ -205,10 +205,10 @@ void et_project_close(et_project *p)
 
 const char *et_project_root(const et_project *p) { return p->root; }
 
-et_status et_project_blob_path(const et_project *p, const char *hash, const char *format,
-                               char *out, size_t n, et_error *err)
+et_status et_project_blob_path(const et_project *p, const char *hash, char *out, size_t n,
+                               et_error *err)
 {
-    int w = snprintf(out, n, "%s/samples/%.2s/%s.%s", p->root, hash, hash, format);
+    int w = snprintf(out, n, "%s/samples/%.2s/%s", p->root, hash, hash);
     if (w < 0 || (size_t)w >= n)
         return et_error_set(err, ET_EINVAL, "%s: project path too long", p->root);
     return ET_OK;
