@@ -20,6 +20,14 @@ static const cli_command commands[] = {
     {"remove", cmd_remove, "remove a sample from the project", "edgetrain remove ID [--json]"},
     {"move", cmd_move, "move a sample to training or testing",
      "edgetrain move ID training|testing [--json]"},
+    {"impulse", cmd_impulse, "show, change, version and preview the impulse",
+     "edgetrain impulse [show] [--json]\n"
+     "       edgetrain impulse set KEY=VALUE... (e.g. input.width=96 processing.color=grayscale\n"
+     "                             learning.model=mobilenetv2 learning.alpha=0.35)\n"
+     "       edgetrain impulse load FILE | save FILE | history | revert VERSION\n"
+     "       edgetrain impulse preview SAMPLE_ID --out DIR"},
+    {"features", cmd_features, "generate the processed features of every sample (cached)",
+     "edgetrain features [--json]"},
     {"demo", cmd_demo, "the workflow on Fashion-MNIST (Debian dataset-fashion-mnist)",
      "edgetrain [-C DIR] demo [--dir DIR] [--source DIR] [--json]"},
 };

@@ -125,6 +125,9 @@ bool et_interrupted(void);
 void et_interrupt_raise(void);
 void et_interrupt_clear(void);
 
+/* Creates a folder and its missing parents (mkdir -p). */
+et_status et_mkdir_p(const char *path, et_error *err);
+
 /* Monotonic seconds. */
 double et_now_s(void);
 

@@ -47,6 +47,9 @@ void et_image_free(et_image *img);
 et_status et_image_decode(const uint8_t *bytes, size_t n, const char *name, et_image *out,
                           const char **format, const char **kind, et_error *err);
 
+/* Writes img as a PNG file (temp file + rename). */
+et_status et_image_write_png(const char *path, const et_image *img, et_error *err);
+
 /* SHA-256 over width, height, channels and pixels: the identity of an image
  * for duplicate detection (the same picture saved twice has the same hash). */
 void et_image_hash(const et_image *img, char out[65]);

@@ -24,13 +24,16 @@
  *     et_project_close(p);
  *
  * Modules: core.h (status, arena, log, progress), store.h (projects and
- * samples), data.h (decoding, import, the data report).
+ * samples), data.h (decoding, import, the data report), impulse.h (the
+ * impulse and its versions), dsp.h (processing blocks, the feature cache).
  */
 #ifndef EDGETRAIN_H
 #define EDGETRAIN_H
 
 #include "edgetrain/core.h"
 #include "edgetrain/data.h"
+#include "edgetrain/dsp.h"
+#include "edgetrain/impulse.h"
 #include "edgetrain/store.h"
 
 #define ET_VERSION_STRING "0.1.0"

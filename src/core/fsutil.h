@@ -28,8 +28,6 @@ et_status et_read_file(const char *path, size_t max_bytes, unsigned char **data,
  * fsync, rename. An existing file at path is replaced. */
 et_status et_write_file_atomic(const char *path, const void *data, size_t n, et_error *err);
 
-/* mkdir -p. */
-et_status et_mkdir_p(const char *path, et_error *err);
 
 /* fsync a folder so that renames inside it survive a crash. */
 et_status et_fsync_dir(const char *path, et_error *err);

@@ -6,6 +6,7 @@
 #include "core/fsutil.h"
 
 #include <stb_image.h>
+#include <stb_image_write.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,4 +268,44 @@ void et_image_hash(const et_image *img, char out[65])
     et_sha256_add(&h, img->pixels,
                   (size_t)img->width * (size_t)img->height * (size_t)img->channels);
     et_sha256_end(&h, out);
+}
+
+typedef struct png_buf {
+    unsigned char *data;
+    size_t n, cap;
+    bool failed;
+} png_buf;
+
+static void png_append(void *ctx, void *data, int size)
+{
+    png_buf *b = ctx;
+    if (b->failed || size <= 0)
+        return;
+    if (b->n + (size_t)size > b->cap) {
+        size_t cap = (b->n + (size_t)size) * 2;
+        unsigned char *grown = realloc(b->data, cap);
+        if (!grown) {
+            b->failed = true;
+            return;
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->n, data, (size_t)size);
+    b->n += (size_t)size;
+}
+
+et_status et_image_write_png(const char *path, const et_image *img, et_error *err)
+{
+    png_buf b = {0};
+    if (!stbi_write_png_to_func(png_append, &b, img->width, img->height, img->channels,
+                                img->pixels, img->width * img->channels) ||
+        b.failed) {
+        free(b.data);
+        return et_error_set(err, ET_ENOMEM, "%s: cannot encode a %dx%dx%d PNG", path, img->width,
+                            img->height, img->channels);
+    }
+    et_status rc = et_write_file_atomic(path, b.data, b.n, err);
+    free(b.data);
+    return rc;
 }

@@ -47,6 +47,18 @@ static const char *const migrations[] = {
     "  kind TEXT NOT NULL,"
     "  message TEXT NOT NULL,"
     "  import_id INTEGER REFERENCES imports(id));",
+    /* 1 -> 2: impulse versions and the feature sets made from them. */
+    "CREATE TABLE impulses ("
+    "  version INTEGER PRIMARY KEY,"
+    "  json TEXT NOT NULL,"
+    "  note TEXT NOT NULL DEFAULT '',"
+    "  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')));"
+    "CREATE TABLE feature_sets ("
+    "  key TEXT PRIMARY KEY,"
+    "  impulse_version INTEGER NOT NULL,"
+    "  samples INTEGER NOT NULL,"
+    "  stale INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')));",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
