@@ -498,7 +498,7 @@ static et_status fill_rows(build *b, et_error *err)
                     et_image_free(&img);
                 computed++;
             }
-            if (r_rc == ET_OK && omp_get_thread_num() == 0 && et_interrupted())
+            if (r_rc == ET_OK && et_interrupted())
                 r_rc = et_error_set(&e, ET_EINTR, "interrupted; the previous features are kept");
             if (r_rc < 0) {
 #pragma omp critical
