@@ -354,3 +354,125 @@ Test(cli, fashion_mnist_imports_70000_samples, .timeout = 120)
     json_decref(j);
     free(out);
 }
+
+static const char *small_project(const char *dir)
+{
+    for (int i = 0; i < 12; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "in/%s/%02d.png", i % 3 ? "shoe" : "boot", i);
+        tu_image(tu_path(dir, rel), "png", 30, 20, 3, 40 + i);
+    }
+    const char *proj = tu_path(dir, "proj");
+    cr_assert_eq(tu_run(NULL, NULL, "init", proj, NULL), 0);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "import", tu_path(dir, "in"), NULL), 0);
+    return proj;
+}
+
+Test(cli, impulse_set_show_history_revert_save_load)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = small_project(dir);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "impulse", "show", "--json", NULL), 0);
+    json_t *j = parse_json(out);
+    cr_assert_eq(jint(j, "version"), 0);
+    cr_assert(json_is_true(json_object_get(j, "default")));
+    cr_assert_eq(jint(j, "impulse.input.width"), 30, "the most common training size");
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "--json", "impulse", "set", "input.width=96",
+                        "input.height=96", "learning.model=mobilenetv2", "learning.alpha=0.35",
+                        NULL),
+                 0);
+    j = parse_json(out);
+    cr_assert_eq(jint(j, "version"), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_object_get(j, "impulse"), "learning"), "model")),
+                     "mobilenetv2");
+    json_decref(j);
+    free(out);
+    /* A bad value names the key, the value and what is allowed; nothing is stored. */
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "impulse", "set", "learning.alpha=0.3", NULL), 2);
+    cr_assert(strstr(err, "learning.alpha=0.3") && strstr(err, "0.35"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "impulse", "set", "input.width=20", NULL), 2);
+    cr_assert(strstr(err, "32..224"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "impulse", "history", "--json", NULL), 0);
+    j = parse_json(out);
+    cr_assert_eq(json_array_size(json_object_get(j, "versions")), 1);
+    json_decref(j);
+    free(out);
+    /* Save, change, load back: a third version equal to the first. */
+    const char *file = tu_path(dir, "imp.json");
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "save", file, NULL), 0);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "set", "processing.color=grayscale",
+                        NULL),
+                 0);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "impulse", "load", file, "--json", NULL), 0);
+    j = parse_json(out);
+    cr_assert_eq(jint(j, "version"), 3);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "impulse", "revert", "2", "--json", NULL), 0);
+    j = parse_json(out);
+    cr_assert_eq(jint(j, "version"), 4);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_object_get(j, "impulse"), "processing"), "color")),
+                     "grayscale");
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "impulse", "set", "processing.color=grayscale",
+                        NULL),
+                 0);
+    cr_assert(strstr(out, "unchanged"), "no new version for no change: %s", out);
+    free(out);
+    tu_write(file, "{\"input\": {\"width\": 96,}", 24);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "impulse", "load", file, NULL), 2);
+    cr_assert(strstr(err, "imp.json:1:"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "impulse", "revert", "42", NULL), 2);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "impulse", "frob", NULL), 2);
+    free(err);
+}
+
+Test(cli, features_and_preview)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = small_project(dir);
+    char *out = NULL;
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "set", "input.width=16",
+                        "input.height=16", "input.resize=fit-shortest", NULL),
+                 0);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "features", "--json", NULL), 0);
+    json_t *j = parse_json(out);
+    cr_assert_eq(jint(j, "samples"), 12);
+    cr_assert_eq(jint(j, "computed"), 12);
+    cr_assert_eq(json_integer_value(json_array_get(json_object_get(j, "shape"), 2)), 3);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "features", "--json", NULL), 0);
+    j = parse_json(out);
+    cr_assert_eq(jint(j, "computed"), 0, "cached");
+    json_decref(j);
+    free(out);
+    const char *pv = tu_path(dir, "preview");
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "impulse", "preview", "3", "--out", pv, "--json",
+                        NULL),
+                 0);
+    j = parse_json(out);
+    const char *processed = json_string_value(json_object_get(j, "processed"));
+    et_image img;
+    size_t n = 0;
+    unsigned char *png = tu_read(processed, &n);
+    const char *format = NULL, *kind = NULL;
+    et_error err = {0};
+    cr_assert_eq(et_image_decode(png, n, processed, &img, &format, &kind, &err), 0, "%s", err.msg);
+    cr_assert(img.width == 16 && img.height == 16 && img.channels == 3);
+    et_image_free(&img);
+    free(png);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "preview", "999", "--out", pv, NULL), 2);
+}
