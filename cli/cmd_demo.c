@@ -2,12 +2,16 @@
  *
  * The workflow on Fashion-MNIST from the Debian package dataset-fashion-mnist.
  * Today: create the project, import the 70,000 images with their class names,
- * and print the data report. Later steps (impulse, training, int8, profile,
- * tuner) join here as they land. Running it again reuses the project. */
+ * print the data report, store the default impulse and generate its
+ * features. Later steps (training, int8, profile, tuner) join here as they
+ * land. Running it again reuses the project and its caches. */
 #include "cli.h"
+
+#include "edgetrain/dsp.h"
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -82,21 +86,47 @@ int cmd_demo(cli *c, int argc, char **argv)
         et_project_close(p);
         return cli_fail(c, &err);
     }
+    /* The impulse: the default for the data, stored as a version. */
+    et_impulse imp;
+    int64_t version = 0;
+    et_features_stats fs;
+    rc = et_impulse_current(p, &imp, &version, &err);
+    if (rc == ET_OK && version == 0)
+        rc = et_impulse_save_version(p, &imp, "default for the data (demo)", &version, &err);
+    if (rc == ET_OK)
+        rc = et_features_update(p, &imp, version, &fs, &err);
+    if (rc < 0) {
+        et_data_report_destroy(r);
+        et_project_close(p);
+        return cli_fail(c, &err);
+    }
+    char *imp_text = et_impulse_to_json(&imp, false);
     if (c->json) {
-        json_t *o2 = json_pack("{s:s,s:{s:I,s:I,s:I,s:f},s:o}", "project", et_project_root(p),
-                               "import", "imported", (json_int_t)res.imported, "duplicates",
-                               (json_int_t)res.duplicates, "skipped", (json_int_t)res.skipped,
-                               "seconds", seconds, "data", cli_report_json(r));
+        json_t *o2 = json_pack(
+            "{s:s,s:{s:I,s:I,s:I,s:f},s:o,s:{s:I,s:o?},s:{s:I,s:I,s:f,s:s}}", "project",
+            et_project_root(p), "import", "imported", (json_int_t)res.imported, "duplicates",
+            (json_int_t)res.duplicates, "skipped", (json_int_t)res.skipped, "seconds", seconds,
+            "data", cli_report_json(r), "impulse", "version", (json_int_t)version, "json",
+            imp_text ? json_loads(imp_text, 0, NULL) : NULL, "features", "samples",
+            (json_int_t)fs.samples, "computed", (json_int_t)fs.computed, "seconds", fs.seconds,
+            "path", fs.path);
         cli_print_json(o2);
     } else {
         printf("edgetrain demo: Fashion-MNIST in %s\n\n", et_project_root(p));
         cli_report_print(r);
-        printf("\nNext steps land with later releases: impulse design, training (float32 + "
-               "int8),\nprofiling on a device, and the tuner. Explore the data with:\n"
-               "  edgetrain -C %s data list --label Sandal\n",
-               dir);
+        printf("\nImpulse version %lld: %dx%d %s, %s, learning block %s\n", (long long)version,
+               imp.width, imp.height, et_resize_name(imp.resize),
+               imp.color == ET_COLOR_GRAYSCALE ? "grayscale" : "rgb", et_model_name(imp.model));
+        printf("Features: %lld samples (%lld computed now) in %s\n", (long long)fs.samples,
+               (long long)fs.computed, fs.path);
+        printf("\nNext steps land with later releases: training (float32 + int8), profiling on "
+               "a\ndevice, and the tuner. Meanwhile, look around:\n"
+               "  edgetrain -C %s data list --label Sandal\n"
+               "  edgetrain -C %s impulse preview 1 --out preview/\n",
+               dir, dir);
     }
-    int status = rc == ET_EPROBLEMS ? 1 : 0;
+    int status = res.skipped ? 1 : 0;
+    free(imp_text);
     et_data_report_destroy(r);
     et_project_close(p);
     return status;
