@@ -31,6 +31,8 @@ int cmd_move(cli *c, int argc, char **argv);
 int cmd_demo(cli *c, int argc, char **argv);
 int cmd_impulse(cli *c, int argc, char **argv);
 int cmd_features(cli *c, int argc, char **argv);
+int cmd_explore(cli *c, int argc, char **argv);
+int cmd_model(cli *c, int argc, char **argv);
 
 /* Exit status for a library status: 0 ok, 1 the job failed, 2 bad usage or
  * bad input, 130 interrupted. */

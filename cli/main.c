@@ -28,6 +28,8 @@ static const cli_command commands[] = {
      "       edgetrain impulse preview SAMPLE_ID --out DIR"},
     {"features", cmd_features, "generate the processed features of every sample (cached)",
      "edgetrain features [--json]"},
+    {"model", cmd_model, "the layers, shapes, parameters and MACs of the impulse's model",
+     "edgetrain model [summary] [--json]"},
     {"demo", cmd_demo, "the workflow on Fashion-MNIST (Debian dataset-fashion-mnist)",
      "edgetrain [-C DIR] demo [--dir DIR] [--source DIR] [--json]"},
 };

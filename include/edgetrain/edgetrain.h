@@ -34,6 +34,7 @@
 #include "edgetrain/data.h"
 #include "edgetrain/dsp.h"
 #include "edgetrain/impulse.h"
+#include "edgetrain/nn.h"
 #include "edgetrain/store.h"
 
 #define ET_VERSION_STRING "0.1.0"
