@@ -28,6 +28,10 @@ static const cli_command commands[] = {
      "       edgetrain impulse preview SAMPLE_ID --out DIR"},
     {"features", cmd_features, "generate the processed features of every sample (cached)",
      "edgetrain features [--json]"},
+    {"explore", cmd_explore, "map every sample to 2-D by similarity (SVG, PNG, CSV)",
+     "edgetrain explore [--method tsne|pca] [--category training|testing|all] [--limit N]\n"
+     "                  [--out map.svg] [--png map.png] [--csv coords.csv] [--seed N]\n"
+     "                  [--perplexity P] [--iterations N] [--json]"},
     {"model", cmd_model, "the layers, shapes, parameters and MACs of the impulse's model",
      "edgetrain model [summary] [--json]"},
     {"demo", cmd_demo, "the workflow on Fashion-MNIST (Debian dataset-fashion-mnist)",

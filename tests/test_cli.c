@@ -476,3 +476,48 @@ Test(cli, features_and_preview)
     free(out);
     cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "preview", "999", "--out", pv, NULL), 2);
 }
+
+Test(cli, explore_writes_svg_png_csv_and_json)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = small_project(dir);
+    char *out = NULL, *err = NULL;
+    const char *svg = tu_path(dir, "map.svg"), *csv = tu_path(dir, "map.csv");
+    cr_assert_eq(tu_run(&out, &err, "-C", proj, "explore", "--out", svg, "--csv", csv,
+                        "--iterations", "250", "--json", NULL),
+                 0, "%s", err);
+    json_t *j = parse_json(out);
+    cr_assert_eq(jint(j, "samples"), 12);
+    cr_assert_eq(json_array_size(json_object_get(j, "points")), 12);
+    const char *png = json_string_value(json_object_get(j, "png"));
+    cr_assert(png && strstr(png, "map.png"), "the PNG sits next to the SVG: %s", png);
+    json_decref(j);
+    free(out);
+    free(err);
+    size_t n = 0;
+    char *text = (char *)tu_read(svg, &n);
+    int circles = 0;
+    for (char *s = text; (s = strstr(s, "<circle")); s++)
+        circles++;
+    cr_assert_eq(circles, 12, "one dot per sample");
+    cr_assert(strstr(text, "<title>id 1"), "hover text names the sample");
+    free(text);
+    text = (char *)tu_read(csv, &n);
+    cr_assert(!strncmp(text, "id,label,source,x,y\n", 20), "%s", text);
+    free(text);
+    /* Only the training samples, with PCA. */
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "explore", "--method", "pca", "--category",
+                        "training", "--out", svg, "--json", NULL),
+                 0);
+    j = parse_json(out);
+    cr_assert_lt(jint(j, "samples"), 12);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "explore", "--method", "umap", NULL), 2);
+    cr_assert(strstr(err, "umap"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "explore", "--category", "testing", "--limit",
+                        "3", NULL),
+                 2, "too few samples to map");
+    free(err);
+}

@@ -33,7 +33,9 @@
 #include "edgetrain/core.h"
 #include "edgetrain/data.h"
 #include "edgetrain/dsp.h"
+#include "edgetrain/explore.h"
 #include "edgetrain/impulse.h"
+#include "edgetrain/metrics.h"
 #include "edgetrain/nn.h"
 #include "edgetrain/store.h"
 
