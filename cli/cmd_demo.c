@@ -2,12 +2,13 @@
  *
  * The workflow on Fashion-MNIST from the Debian package dataset-fashion-mnist.
  * Today: create the project, import the 70,000 images with their class names,
- * print the data report, store the default impulse and generate its
- * features. Later steps (training, int8, profile, tuner) join here as they
+ * print the data report, store the default impulse, generate its features
+ * and map 2,000 of them with the feature explorer. Later steps (training, int8, profile, tuner) join here as they
  * land. Running it again reuses the project and its caches. */
 #include "cli.h"
 
 #include "edgetrain/dsp.h"
+#include "edgetrain/explore.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -100,16 +101,44 @@ int cmd_demo(cli *c, int argc, char **argv)
         et_project_close(p);
         return cli_fail(c, &err);
     }
+    /* The feature explorer on a stratified 2,000-sample subset (about 5 s). */
+    et_features *f = NULL;
+    et_explore_result map = {0};
+    et_explore_options eo = et_explore_defaults();
+    eo.limit = 2000;
+    char svg[4200], png[4200];
+    snprintf(svg, sizeof svg, "%s/explorer.svg", et_project_root(p));
+    snprintf(png, sizeof png, "%s/explorer.png", et_project_root(p));
+    rc = et_features_open(p, &imp, &f, &err);
+    if (rc == ET_OK)
+        rc = et_explore_run(p, f, &eo, &map, &err);
+    const char **names = f ? calloc(et_features_n_labels(f) + 1, sizeof *names) : NULL;
+    for (size_t i = 0; names && i < et_features_n_labels(f); i++)
+        names[i] = et_features_label_name(f, i);
+    if (rc == ET_OK)
+        rc = et_map_write_svg(svg, map.points, map.n, names, et_features_n_labels(f),
+                              "Fashion-MNIST: t-SNE of 2,000 samples", &err);
+    if (rc == ET_OK)
+        rc = et_map_write_png(png, map.points, map.n, names, et_features_n_labels(f),
+                              "Fashion-MNIST: t-SNE of 2,000 samples", 1200, 900, &err);
+    free(names);
+    et_explore_result_free(&map);
+    et_features_close(f);
+    if (rc < 0) {
+        et_data_report_destroy(r);
+        et_project_close(p);
+        return cli_fail(c, &err);
+    }
     char *imp_text = et_impulse_to_json(&imp, false);
     if (c->json) {
         json_t *o2 = json_pack(
-            "{s:s,s:{s:I,s:I,s:I,s:f},s:o,s:{s:I,s:o?},s:{s:I,s:I,s:f,s:s}}", "project",
+            "{s:s,s:{s:I,s:I,s:I,s:f},s:o,s:{s:I,s:o?},s:{s:I,s:I,s:f,s:s},s:{s:s,s:s}}", "project",
             et_project_root(p), "import", "imported", (json_int_t)res.imported, "duplicates",
             (json_int_t)res.duplicates, "skipped", (json_int_t)res.skipped, "seconds", seconds,
             "data", cli_report_json(r), "impulse", "version", (json_int_t)version, "json",
             imp_text ? json_loads(imp_text, 0, NULL) : NULL, "features", "samples",
             (json_int_t)fs.samples, "computed", (json_int_t)fs.computed, "seconds", fs.seconds,
-            "path", fs.path);
+            "path", fs.path, "explorer", "svg", svg, "png", png);
         cli_print_json(o2);
     } else {
         printf("edgetrain demo: Fashion-MNIST in %s\n\n", et_project_root(p));
@@ -119,11 +148,13 @@ int cmd_demo(cli *c, int argc, char **argv)
                imp.color == ET_COLOR_GRAYSCALE ? "grayscale" : "rgb", et_model_name(imp.model));
         printf("Features: %lld samples (%lld computed now) in %s\n", (long long)fs.samples,
                (long long)fs.computed, fs.path);
+        printf("Feature explorer: %s (open in a browser, hover a dot) and %s\n", svg, png);
         printf("\nNext steps land with later releases: training (float32 + int8), profiling on "
                "a\ndevice, and the tuner. Meanwhile, look around:\n"
                "  edgetrain -C %s data list --label Sandal\n"
-               "  edgetrain -C %s impulse preview 1 --out preview/\n",
-               dir, dir);
+               "  edgetrain -C %s impulse preview 1 --out preview/\n"
+               "  edgetrain -C %s model summary\n",
+               dir, dir, dir);
     }
     int status = res.skipped ? 1 : 0;
     free(imp_text);
