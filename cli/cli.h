@@ -33,6 +33,8 @@ int cmd_impulse(cli *c, int argc, char **argv);
 int cmd_features(cli *c, int argc, char **argv);
 int cmd_explore(cli *c, int argc, char **argv);
 int cmd_model(cli *c, int argc, char **argv);
+int cmd_train(cli *c, int argc, char **argv);
+int cmd_test(cli *c, int argc, char **argv);
 
 /* Exit status for a library status: 0 ok, 1 the job failed, 2 bad usage or
  * bad input, 130 interrupted. */
@@ -77,6 +79,9 @@ int cli_open_sample(cli *c, const char *cmd, const char *id_arg, et_project **p,
 
 /* Problems printed on stderr, at most this many, then a count. */
 #define CLI_MAX_PRINTED_PROBLEMS 50
+
+/* Metrics (accuracy, confusion matrix, per-class figures) as text on stdout. */
+void cli_print_metrics(const et_metrics *m, const char *const *labels);
 
 /* JSON for the data report (the object `data --json` prints). */
 json_t *cli_report_json(const et_data_report *r);

@@ -91,9 +91,7 @@ int cmd_demo(cli *c, int argc, char **argv)
     et_impulse imp;
     int64_t version = 0;
     et_features_stats fs;
-    rc = et_impulse_current(p, &imp, &version, &err);
-    if (rc == ET_OK && version == 0)
-        rc = et_impulse_save_version(p, &imp, "default for the data (demo)", &version, &err);
+    rc = et_impulse_current_stored(p, &imp, &version, "default for the data (demo)", &err);
     if (rc == ET_OK)
         rc = et_features_update(p, &imp, version, &fs, &err);
     if (rc < 0) {

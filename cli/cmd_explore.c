@@ -5,6 +5,7 @@
 
 #include "edgetrain/dsp.h"
 #include "edgetrain/explore.h"
+#include "edgetrain/train.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ int cmd_explore(cli *c, int argc, char **argv)
     };
     et_explore_options opt = et_explore_defaults();
     const char *svg = NULL, *png = NULL, *csv = NULL;
-    bool help = false;
+    bool help = false, use_model = false;
     long v = 0;
     int o;
     while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -100,11 +101,12 @@ int cmd_explore(cli *c, int argc, char **argv)
             opt.iterations = (int)v;
             break;
         case 'e':
-            if (strcmp(optarg, "features"))
+            if (!strcmp(optarg, "model"))
+                use_model = true;
+            else if (strcmp(optarg, "features"))
                 return cli_usage_error(c, "explore",
-                                       "--embedding '%s': only 'features' is available until "
-                                       "training lands ('model' maps a trained model's "
-                                       "penultimate layer)",
+                                       "--embedding '%s': features (the processed features) or "
+                                       "model (the newest model's penultimate layer)",
                                        optarg);
             break;
         default: return cli_usage_error(c, "explore", "unknown option");
@@ -127,14 +129,36 @@ int cmd_explore(cli *c, int argc, char **argv)
         with_ext(svg, ".png", png_buf, sizeof png_buf);
         png = png_buf;
     }
+    /* Output folders are created, as 'impulse preview' does. */
+    const char *outs[] = {svg, png, csv};
+    for (int i = 0; i < 3; i++) {
+        if (!outs[i] || !strchr(outs[i], '/'))
+            continue;
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", outs[i]);
+        *strrchr(dir, '/') = '\0';
+        if (dir[0] && et_mkdir_p(dir, &err) < 0) {
+            et_project_close(p);
+            return cli_fail(c, &err);
+        }
+    }
     et_impulse imp;
     int64_t version = 0;
     et_features_stats st;
     et_features *f = NULL;
     et_explore_result res = {0};
-    et_status rc = et_impulse_current(p, &imp, &version, &err);
-    if (rc == ET_OK && version == 0)
-        rc = et_impulse_save_version(p, &imp, "default for the data", &version, &err);
+    et_loaded_model model = {0};
+    et_status rc = et_impulse_current_stored(p, &imp, &version, "default for the data", &err);
+    if (rc == ET_OK && use_model) {
+        /* The model's own impulse makes the features it embeds. */
+        rc = et_model_store_load(p, 0, &model, &err);
+        if (rc == ET_OK) {
+            imp = model.impulse;
+            version = model.info.impulse_version;
+            opt.embed = et_model_embed;
+            opt.embed_ctx = &model;
+        }
+    }
     if (rc == ET_OK)
         rc = et_features_update(p, &imp, version, &st, &err);
     if (rc == ET_OK)
@@ -146,11 +170,14 @@ int cmd_explore(cli *c, int argc, char **argv)
     for (size_t i = 0; names && i < n_labels; i++)
         names[i] = et_features_label_name(f, i);
     char title[256];
-    snprintf(title, sizeof title, "%s of %zu samples (%s, impulse version %lld)",
+    char what[64] = "features";
+    if (use_model)
+        snprintf(what, sizeof what, "model %lld embedding", (long long)model.info.id);
+    snprintf(title, sizeof title, "%s of %zu samples (%s, %s, impulse version %lld)",
              opt.method == ET_EXPLORE_PCA ? "PCA" : "t-SNE", res.n,
              opt.category == ET_CATEGORY_NONE ? "training + testing"
                                                : et_category_name(opt.category),
-             (long long)version);
+             what, (long long)version);
     if (rc == ET_OK)
         rc = et_map_write_svg(svg, res.points, res.n, names, n_labels, title, &err);
     if (rc == ET_OK)
@@ -169,8 +196,9 @@ int cmd_explore(cli *c, int argc, char **argv)
                                                     "source", pt->source, "x", (double)pt->x, "y",
                                                     (double)pt->y));
         }
-        cli_print_json(json_pack("{s:s,s:I,s:I,s:I,s:s,s:s,s:s?,s:o}", "method",
-                                 opt.method == ET_EXPLORE_PCA ? "pca" : "tsne", "samples",
+        cli_print_json(json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:s?,s:o}", "method",
+                                 opt.method == ET_EXPLORE_PCA ? "pca" : "tsne", "embedding",
+                                 use_model ? "model" : "features", "samples",
                                  (json_int_t)res.n, "dimensions", (json_int_t)res.dimensions,
                                  "impulse_version", (json_int_t)version, "svg", svg, "png", png,
                                  "csv", csv, "points", points));
@@ -182,6 +210,8 @@ int cmd_explore(cli *c, int argc, char **argv)
             printf("  %s\n", csv);
     }
     free(names);
+    if (use_model)
+        et_loaded_model_free(&model);
     et_explore_result_free(&res);
     et_features_close(f);
     et_project_close(p);

@@ -21,9 +21,7 @@ int cmd_features(cli *c, int argc, char **argv)
     et_impulse imp;
     int64_t version = 0;
     et_features_stats st;
-    et_status rc = et_impulse_current(p, &imp, &version, &err);
-    if (rc == ET_OK && version == 0)
-        rc = et_impulse_save_version(p, &imp, "default for the data", &version, &err);
+    et_status rc = et_impulse_current_stored(p, &imp, &version, "default for the data", &err);
     if (rc == ET_OK)
         rc = et_features_update(p, &imp, version, &st, &err);
     et_project_close(p);
@@ -34,8 +32,7 @@ int cmd_features(cli *c, int argc, char **argv)
                                  (json_int_t)version, "samples", (json_int_t)st.samples,
                                  "computed", (json_int_t)st.computed, "reused",
                                  (json_int_t)st.reused, "seconds", st.seconds, "key", st.key,
-                                 "path", st.path, "shape", imp.height, imp.width,
-                                 et_dsp_channels(&imp, et_impulse_channels(&imp))));
+                                 "path", st.path, "shape", imp.height, imp.width, st.channels));
     else
         printf("Features for %lld samples (impulse version %lld): %lld computed, %lld reused, "
                "%.1fs\n  %s/features.npy\n",

@@ -51,6 +51,10 @@ static int store(cli *c, et_project *p, const et_impulse *imp, const char *note)
         return cli_fail(c, &err);
     char *a = et_impulse_to_json(imp, false), *b = et_impulse_to_json(&cur, false);
     bool same = a && b && !strcmp(a, b) && version > 0;
+    char ka[65], kb[65];
+    et_impulse_features_key(imp, ka);
+    et_impulse_features_key(&cur, kb);
+    bool features_changed = strcmp(ka, kb) != 0 || version == 0;
     free(a);
     free(b);
     int64_t saved = version;
@@ -62,9 +66,11 @@ static int store(cli *c, et_project *p, const et_impulse *imp, const char *note)
     else if (same)
         printf("Impulse unchanged (version %lld)\n", (long long)saved);
     else
-        printf("Impulse version %lld saved. Features and models made from earlier versions are "
-               "now stale;\nrun 'edgetrain features' to generate features for it.\n",
-               (long long)saved);
+        printf("Impulse version %lld saved. Models trained from other versions are now stale%s\n",
+               (long long)saved,
+               features_changed ? ";\nthe processing changed: 'edgetrain features' generates "
+                                  "features for it."
+                                : " (the features stay valid).");
     return 0;
 }
 
@@ -112,12 +118,10 @@ static int save(cli *c, et_project *p, const char *path)
         return cli_fail(c, &(et_error){ET_ENOMEM, "out of memory"});
     size_t n = strlen(s);
     s[n] = '\n'; /* replaces the NUL: written with its length below */
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(s, 1, n + 1, f) == n + 1;
-    ok = f && fclose(f) == 0 && ok;
+    et_status rc = et_write_file_atomic(path, s, n + 1, &err);
     free(s);
-    if (!ok)
-        return cli_fail(c, &(et_error){ET_EIO, "cannot write the impulse file"});
+    if (rc < 0)
+        return cli_fail(c, &err);
     if (c->json)
         cli_print_json(json_pack("{s:s,s:I}", "file", path, "version", (json_int_t)version));
     else
@@ -248,11 +252,11 @@ static int preview(cli *c, et_project *p, int argc, char **argv)
                                  "processed_scaled", big_path, "width", imp.width, "height",
                                  imp.height, "channels", ch));
     else
-        printf("Sample %lld ('%s', %dx%dx%d) through impulse %s%lld:\n  raw:       %s\n"
+        printf("Sample %lld ('%s', %dx%dx%d) through the %s impulse%s:\n  raw:       %s\n"
                "  processed: %s (%dx%dx%d)\n  scaled:    %s (x%d)\n",
                (long long)id, s.label, img.width, img.height, img.channels,
-               version ? "version " : "default ", (long long)version, raw_path, proc_path,
-               imp.width, imp.height, ch, big_path, k);
+               version ? "stored" : "default", version ? " (newest version)" : "", raw_path,
+               proc_path, imp.width, imp.height, ch, big_path, k);
 done:
     et_image_free(&img);
     free(features);

@@ -31,9 +31,15 @@ static const cli_command commands[] = {
     {"explore", cmd_explore, "map every sample to 2-D by similarity (SVG, PNG, CSV)",
      "edgetrain explore [--method tsne|pca] [--category training|testing|all] [--limit N]\n"
      "                  [--out map.svg] [--png map.png] [--csv coords.csv] [--seed N]\n"
-     "                  [--perplexity P] [--iterations N] [--json]"},
+     "                  [--perplexity P] [--iterations N] [--embedding features|model] [--json]"},
     {"model", cmd_model, "the layers, shapes, parameters and MACs of the impulse's model",
      "edgetrain model [summary] [--json]"},
+    {"train", cmd_train, "train the impulse's model; stores a model version",
+     "edgetrain train [--epochs N] [--batch-size N] [--learning-rate X] [--early-stopping N]\n"
+     "                [--optimizer adam|sgd] [--schedule constant|cosine]\n"
+     "                [--label-smoothing X] [--json]"},
+    {"test", cmd_test, "evaluate a model version on the testing samples",
+     "edgetrain test [--model ID] [--float32] [--json]"},
     {"demo", cmd_demo, "the workflow on Fashion-MNIST (Debian dataset-fashion-mnist)",
      "edgetrain [-C DIR] demo [--dir DIR] [--source DIR] [--json]"},
 };
@@ -129,7 +135,7 @@ void cli_print_json(json_t *obj)
               stdout);
         return;
     }
-    json_dumpf(obj, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_dumpf(obj, stdout, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10));
     fputc('\n', stdout);
     fflush(stdout);
     json_decref(obj);

@@ -11,6 +11,7 @@ packages=(
   libstb-dev                                    # image decoding (stb_image)
   zlib1g-dev                                    # gzip-compressed IDX files
   libssl-dev                                    # SHA-256 for content addressing (libcrypto)
+  libopenblas-dev                               # cblas_sgemm for the fast training kernels
   libcriterion-dev                              # the test framework
   dataset-fashion-mnist                         # the demo data set
 )

@@ -437,6 +437,22 @@ Test(cli, impulse_set_show_history_revert_save_load)
     free(err);
 }
 
+Test(cli, an_empty_project_keeps_its_default_impulse_open)
+{
+    const char *proj = tu_path(tu_tmpdir(), "proj");
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run(NULL, NULL, "init", proj, NULL), 0);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "features", NULL), 2);
+    cr_assert(strstr(err, "no samples"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "impulse", "history", "--json", NULL), 0);
+    json_t *j = parse_json(out);
+    cr_assert_eq(json_array_size(json_object_get(j, "versions")), 0,
+                 "nothing stored: a later import still shapes the default");
+    json_decref(j);
+    free(out);
+}
+
 Test(cli, features_and_preview)
 {
     const char *dir = tu_tmpdir();
@@ -513,11 +529,104 @@ Test(cli, explore_writes_svg_png_csv_and_json)
     cr_assert_lt(jint(j, "samples"), 12);
     json_decref(j);
     free(out);
+    /* --limit is a bound: 7 of 12 samples (8 shoe, 4 boot) by largest remainder. */
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "explore", "--limit", "7", "--out", svg, "--json",
+                        NULL),
+                 0);
+    j = parse_json(out);
+    cr_assert_eq(jint(j, "samples"), 7);
+    json_decref(j);
+    free(out);
     cr_assert_eq(tu_run(NULL, &err, "-C", proj, "explore", "--method", "umap", NULL), 2);
     cr_assert(strstr(err, "umap"), "%s", err);
     free(err);
     cr_assert_eq(tu_run(NULL, &err, "-C", proj, "explore", "--category", "testing", "--limit",
                         "3", NULL),
                  2, "too few samples to map");
+    free(err);
+}
+
+/* Three easily told apart classes of 12x12 grey pictures: dark, bright, striped. */
+static const char *separable_project(const char *dir, int per_class)
+{
+    static const char *const names[] = {"dark", "bright", "striped"};
+    unsigned char px[12 * 12];
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < per_class; i++) {
+            for (int j = 0; j < 144; j++) {
+                int noise = (int)((j * 7 + i * 13 + k * 31) % 23);
+                px[j] = (unsigned char)(k == 0   ? 20 + noise
+                                        : k == 1 ? 220 + noise % 30
+                                                 : ((j / 12) % 2 ? 230 : 10) + noise % 20);
+            }
+            char rel[64];
+            snprintf(rel, sizeof rel, "in/%s/%03d.pgm", names[k], i);
+            char header[32];
+            int hn = snprintf(header, sizeof header, "P5\n12 12\n255\n");
+            unsigned char file[32 + 144];
+            memcpy(file, header, (size_t)hn);
+            memcpy(file + hn, px, 144);
+            tu_write(tu_path(dir, rel), file, (size_t)hn + 144);
+        }
+    const char *proj = tu_path(dir, "proj");
+    cr_assert_eq(tu_run(NULL, NULL, "init", proj, NULL), 0);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "import", tu_path(dir, "in"), NULL), 0);
+    return proj;
+}
+
+Test(cli, train_then_test, .timeout = 120)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = separable_project(dir, 40);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "test", NULL), 2, "no model yet");
+    cr_assert(strstr(err, "edgetrain train"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "set", "learning.conv_layers=8:3",
+                        "learning.learning_rate=0.01", "learning.batch_size=16", NULL),
+                 0);
+    cr_assert_eq(tu_run(&out, &err, "-C", proj, "train", "--epochs", "6", "--json", NULL), 0,
+                 "%s", err);
+    cr_assert(strstr(err, "epoch   1/6"), "per-epoch progress on stderr: %s", err);
+    json_t *j = parse_json(out);
+    cr_assert_eq(jint(j, "model_id"), 1);
+    cr_assert_eq(jint(j, "epochs_run"), 6);
+    json_t *val = json_object_get(json_object_get(j, "validation"), "float32");
+    cr_assert_gt(json_real_value(json_object_get(val, "accuracy")), 0.9, "%s", out);
+    cr_assert(json_is_null(json_object_get(json_object_get(j, "validation"), "int8")));
+    cr_assert_eq(json_array_size(json_object_get(j, "labels")), 3);
+    json_decref(j);
+    free(out);
+    free(err);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "test", "--json", NULL), 0);
+    j = parse_json(out);
+    cr_assert_eq(jint(j, "model_id"), 1);
+    cr_assert_gt(json_real_value(json_object_get(json_object_get(j, "float32"), "accuracy")), 0.9,
+                 "%s", out);
+    json_decref(j);
+    free(out);
+    /* Same impulse, data and seed: the same model, bit for bit. */
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "train", "--epochs", "6", NULL), 0);
+    char a[4096], b[4096];
+    snprintf(a, sizeof a, "%s/models/1/weights.npy", proj);
+    snprintf(b, sizeof b, "%s/models/2/weights.npy", proj);
+    size_t na = 0, nb = 0;
+    unsigned char *wa = tu_read(a, &na), *wb = tu_read(b, &nb);
+    cr_assert_eq(na, nb);
+    cr_assert_arr_eq(wa, wb, na, "two trainings with one seed differ");
+    free(wa);
+    free(wb);
+    /* The explorer on the model's penultimate layer (the conv net's flatten: 6x6x8). */
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "explore", "--embedding", "model", "--iterations",
+                        "250", "--out", tu_path(dir, "emb.svg"), "--json", NULL),
+                 0);
+    j = parse_json(out);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "embedding")), "model");
+    cr_assert_eq(jint(j, "dimensions"), 6 * 6 * 8);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--epochs", "0", NULL), 2);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "test", "--int8", NULL), 2);
     free(err);
 }

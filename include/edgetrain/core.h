@@ -125,6 +125,10 @@ bool et_interrupted(void);
 void et_interrupt_raise(void);
 void et_interrupt_clear(void);
 
+/* Writes n bytes to path atomically: a temporary file in the same folder,
+ * fsync, rename over path. A crash leaves the old file or the new one. */
+et_status et_write_file_atomic(const char *path, const void *data, size_t n, et_error *err);
+
 /* Creates a folder and its missing parents (mkdir -p). */
 et_status et_mkdir_p(const char *path, et_error *err);
 

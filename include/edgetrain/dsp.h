@@ -49,6 +49,7 @@ et_status et_dsp_process(const et_impulse *imp, const et_image *img, float *out,
  */
 typedef struct et_features_stats {
     int64_t samples;   /* rows in the set */
+    int channels;      /* channels of each row (raw block: as decoded) */
     int64_t computed;  /* rows computed now */
     int64_t reused;    /* rows copied from the previous set */
     double seconds;

@@ -36,8 +36,10 @@
 #include "edgetrain/explore.h"
 #include "edgetrain/impulse.h"
 #include "edgetrain/metrics.h"
+#include "edgetrain/net.h"
 #include "edgetrain/nn.h"
 #include "edgetrain/store.h"
+#include "edgetrain/train.h"
 
 #define ET_VERSION_STRING "0.1.0"
 

@@ -198,13 +198,22 @@ typedef struct et_project et_project;   /* see edgetrain/store.h */
 
 typedef enum et_explore_method { ET_EXPLORE_TSNE = 0, ET_EXPLORE_PCA = 1 } et_explore_method;
 
+/* Maps the selected rows of f to vectors to explore instead of the features
+ * themselves (e.g. a trained model's penultimate layer): *out receives
+ * n x *dims floats, malloc'ed (the explorer frees it). */
+typedef et_status (*et_embed_fn)(void *ctx, const et_features *f, const size_t *rows, size_t n,
+                                 float **out, size_t *dims, et_error *err);
+
 typedef struct et_explore_options {
     et_explore_method method; /* t-SNE after PCA to <= 50 dimensions, or PCA to 2 */
     int category;             /* ET_TRAINING, ET_TESTING or ET_CATEGORY_NONE (both) */
-    size_t limit;             /* at most this many samples, per label in proportion; 0 = all */
+    size_t limit;             /* at most this many samples, each label's share in proportion
+                                 (largest remainder); 0 = all */
     int64_t seed;             /* subset, PCA and t-SNE seed */
     double perplexity;        /* t-SNE; lowered automatically for small sets */
     int iterations;           /* t-SNE */
+    et_embed_fn embed;        /* NULL: explore the features themselves */
+    void *embed_ctx;
 } et_explore_options;
 
 /* t-SNE, all categories, limit 5000, seed 1, perplexity 30, 1000 iterations. */

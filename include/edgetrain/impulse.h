@@ -125,6 +125,11 @@ const char *et_model_name(et_model_kind k);
 /* The newest stored impulse (*version >= 1), or when none is stored the
  * default for the data (*version = 0). */
 et_status et_impulse_current(et_project *p, et_impulse *out, int64_t *version, et_error *err);
+/* The current impulse, stored: when none is stored yet, the default for the
+ * data is stored as version 1 (with note). ET_EINVAL when the project has no
+ * samples yet (the default would not reflect any data). */
+et_status et_impulse_current_stored(et_project *p, et_impulse *out, int64_t *version,
+                                    const char *note, et_error *err);
 /* One stored version. ET_ENOTFOUND when there is none. */
 et_status et_impulse_get_version(et_project *p, int64_t version, et_impulse *out, et_error *err);
 /* Stores imp as a new version with a note; marks feature sets made from

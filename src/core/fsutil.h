@@ -24,9 +24,6 @@ void et_sha256_end(et_sha256 *h, char out[ET_HASH_HEX]);
 et_status et_read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *size,
                        et_error *err);
 
-/* Writes data to path atomically: a temporary file in the same folder,
- * fsync, rename. An existing file at path is replaced. */
-et_status et_write_file_atomic(const char *path, const void *data, size_t n, et_error *err);
 
 
 /* fsync a folder so that renames inside it survive a crash. */

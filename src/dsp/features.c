@@ -679,7 +679,7 @@ et_status et_features_update(et_project *p, const et_impulse *imp, int64_t impul
         free(order);
         rc = record_set(p, key, impulse_version, (int64_t)l.n, err);
         *stats = (et_features_stats){.samples = (int64_t)l.n, .reused = (int64_t)l.n,
-                                     .seconds = et_now_s() - t0};
+                                     .channels = b.channels, .seconds = et_now_s() - t0};
         memcpy(stats->key, key, 65);
         snprintf(stats->path, sizeof stats->path, "%s", dir);
         list_free(&l);
@@ -708,6 +708,7 @@ et_status et_features_update(et_project *p, const et_impulse *imp, int64_t impul
     remove_tree(old_dir);
     rc = record_set(p, key, impulse_version, (int64_t)l.n, err);
     stats->samples = (int64_t)l.n;
+    stats->channels = b.channels;
     stats->computed = b.computed;
     stats->reused = b.reused;
     stats->seconds = et_now_s() - t0;

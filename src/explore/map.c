@@ -67,6 +67,39 @@ static size_t *select_rows(const et_features *f, const et_explore_options *opt, 
         free(group);
         return NULL;
     }
+    /* Each label's share of limit by largest remainder, so the shares add up
+     * to exactly limit. */
+    size_t *count = calloc(labels + 1, sizeof *count), *quota = calloc(labels + 1, sizeof *quota);
+    double *rest = calloc(labels + 1, sizeof *rest);
+    if (!count || !quota || !rest) {
+        free(count);
+        free(quota);
+        free(rest);
+        free(all);
+        free(keep);
+        free(group);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        count[et_features_label(f, all[i])]++;
+    size_t given = 0;
+    for (size_t l = 0; l < labels; l++) {
+        double exact = (double)opt->limit * (double)count[l] / (double)n;
+        quota[l] = (size_t)exact;
+        rest[l] = exact - (double)quota[l];
+        given += quota[l];
+    }
+    while (given < opt->limit) {
+        size_t best = 0;
+        for (size_t l = 1; l < labels; l++)
+            if (rest[l] > rest[best])
+                best = l;
+        quota[best]++;
+        rest[best] = -1;
+        given++;
+    }
+    free(count);
+    free(rest);
     size_t kept = 0;
     uint64_t state = (uint64_t)opt->seed;
     for (size_t l = 0; l < labels; l++) {
@@ -76,8 +109,7 @@ static size_t *select_rows(const et_features *f, const et_explore_options *opt, 
                 group[g++] = all[i];
         if (!g)
             continue;
-        size_t want = (size_t)ceil((double)opt->limit * (double)g / (double)n);
-        want = want < 1 ? 1 : want > g ? g : want;
+        size_t want = quota[l];
         for (size_t i = 0; i < want; i++) { /* partial Fisher-Yates */
             size_t j = i + (size_t)(splitmix64(&state) % (g - i));
             size_t t = group[i];
@@ -87,6 +119,7 @@ static size_t *select_rows(const et_features *f, const et_explore_options *opt, 
         }
     }
     qsort(keep, kept, sizeof *keep, cmp_size);
+    free(quota);
     free(all);
     free(group);
     *n_out = kept;
@@ -114,17 +147,25 @@ et_status et_explore_run(et_project *p, const et_features *f, const et_explore_o
     int h, w, c;
     et_features_shape(f, &h, &w, &c);
     size_t d = (size_t)h * w * c;
-    float *x = malloc(n * d * sizeof *x);
+    float *x = NULL;
+    et_status rc = ET_OK;
+    if (opt->embed)
+        rc = opt->embed(opt->embed_ctx, f, rows, n, &x, &d, err);
+    else if ((x = malloc(n * d * sizeof *x)))
+        for (size_t i = 0; i < n; i++)
+            memcpy(x + i * d, et_features_row(f, rows[i]), d * sizeof *x);
+    if (rc < 0) {
+        free(rows);
+        return rc;
+    }
     size_t k = d < ET_PCA_MAX_COMPONENTS ? d : ET_PCA_MAX_COMPONENTS;
     if (opt->method == ET_EXPLORE_PCA)
         k = d < 2 ? d : 2;
     float *reduced = malloc(n * (k < 2 ? 2 : k) * sizeof *reduced);
     float *xy = malloc(n * 2 * sizeof *xy);
     out->points = calloc(n, sizeof *out->points);
-    et_status rc = x && reduced && xy && out->points ? ET_OK
-                                                     : et_error_set(err, ET_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == ET_OK && i < n; i++)
-        memcpy(x + i * d, et_features_row(f, rows[i]), d * sizeof *x);
+    if (!x || !reduced || !xy || !out->points)
+        rc = et_error_set(err, ET_ENOMEM, "out of memory");
     et_pca_options po = {.components = k, .seed = (uint64_t)opt->seed};
     if (rc == ET_OK)
         rc = et_pca(x, n, d, &po, reduced, NULL, NULL, err);
@@ -136,7 +177,7 @@ et_status et_explore_run(et_project *p, const et_features *f, const et_explore_o
     } else if (rc == ET_OK) {
         et_tsne_options to = et_tsne_defaults();
         /* t-SNE needs 3 * perplexity < n - 1: small sets get a smaller one. */
-        to.perplexity = fmin(opt->perplexity, ((double)n - 2.0) / 3.0 - 1e-6);
+        to.perplexity = fmin(opt->perplexity, ((double)n - 1.0) / 3.0 - 1e-3);
         to.iterations = opt->iterations;
         to.seed = (uint64_t)opt->seed;
         out->perplexity = to.perplexity;

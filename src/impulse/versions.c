@@ -83,25 +83,32 @@ et_status et_impulse_save_version(et_project *p, const et_impulse *imp, const ch
         return et_error_set(err, ET_ENOMEM, "out of memory");
     char key[65];
     et_impulse_features_key(imp, key);
-    sqlite3_stmt *ins = NULL, *stale = NULL;
+    sqlite3_stmt *ins = NULL, *stale = NULL, *stale_models = NULL;
     rc = et_db_exec(p, "BEGIN IMMEDIATE", err);
     if (rc == ET_OK &&
         (sqlite3_prepare_v2(p->db, "INSERT INTO impulses(json, note) VALUES(?, ?)", -1, &ins,
                             NULL) != SQLITE_OK ||
          sqlite3_prepare_v2(p->db, "UPDATE feature_sets SET stale = 1 WHERE key != ?", -1, &stale,
-                            NULL) != SQLITE_OK))
+                            NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(p->db,
+                            "UPDATE models SET status = 'stale' WHERE status != 'stale'"
+                            " AND impulse != ?",
+                            -1, &stale_models, NULL) != SQLITE_OK))
         rc = et_db_error(p, err, "saving the impulse");
     if (rc == ET_OK) {
         sqlite3_bind_text(ins, 1, json, -1, SQLITE_STATIC);
         sqlite3_bind_text(ins, 2, note ? note : "", -1, SQLITE_STATIC);
         sqlite3_bind_text(stale, 1, key, -1, SQLITE_STATIC);
-        if (sqlite3_step(ins) != SQLITE_DONE || sqlite3_step(stale) != SQLITE_DONE)
+        sqlite3_bind_text(stale_models, 1, json, -1, SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE || sqlite3_step(stale) != SQLITE_DONE ||
+            sqlite3_step(stale_models) != SQLITE_DONE)
             rc = et_db_error(p, err, "saving the impulse");
         else
             *version = sqlite3_last_insert_rowid(p->db);
     }
     sqlite3_finalize(ins);
     sqlite3_finalize(stale);
+    sqlite3_finalize(stale_models);
     free(json);
     if (rc < 0) {
         sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
@@ -128,4 +135,22 @@ et_status et_impulse_history(et_project *p, et_impulse_version_fn fn, void *ctx,
     }
     sqlite3_finalize(st);
     return ET_OK;
+}
+
+et_status et_impulse_current_stored(et_project *p, et_impulse *out, int64_t *version,
+                                    const char *note, et_error *err)
+{
+    et_status rc = et_impulse_current(p, out, version, err);
+    if (rc < 0 || *version > 0)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(p->db, "SELECT EXISTS (SELECT 1 FROM samples)", -1, &st, NULL) !=
+        SQLITE_OK)
+        return et_db_error(p, err, "counting samples");
+    bool any = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (!any)
+        return et_error_set(err, ET_EINVAL,
+                            "the project has no samples yet (edgetrain import PATH)");
+    return et_impulse_save_version(p, out, note, version, err);
 }

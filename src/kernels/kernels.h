@@ -4,8 +4,8 @@
  *
  * ref/ holds the canonical implementations (suffix _ref): plain loops and
  * double accumulators, written to be read and checked rather than to be fast.
- * Fast variants come later under fast/ with exactly these signatures (suffix
- * _fast) and are tested against ref/. A dense layer, for example:
+ * fast/ holds variants with exactly these signatures (suffix _fast, declared at
+ * the end of this file), tested against ref/. A dense layer, for example:
  *
  *     float y[32 * 10];
  *     et_dense_forward_ref(32, 128, 10, x, w, b, y);          y = x W^T + b
@@ -306,5 +306,96 @@ double et_softmax_xent_forward_ref(const et_softmax_xent_params *p, int batch, i
  * overwritten. probs as written by the forward pass; dlogits may be probs. */
 void et_softmax_xent_backward_ref(const et_softmax_xent_params *p, int batch, int classes,
                                   const float *probs, const int32_t *labels, float *dlogits);
+
+/* ------------------------------------------------------------------------
+ * Fast variants (src/kernels/fast): the same signatures and contracts as the
+ * _ref functions above, with these differences.
+ *
+ * - Speed: conv2d and dense run on OpenBLAS's cblas_sgemm (conv2d through
+ *   im2col, or directly when 1x1 stride 1); the others are OpenMP-parallel
+ *   loops over contiguous channels that the compiler vectorises. They use the
+ *   OpenMP threads of the calling thread (omp_set_num_threads, OMP_NUM_THREADS).
+ * - Rounding: most sums are accumulated in float and in another order (GEMM
+ *   blocks its sums; batch norm's sums stay in double), so results agree with
+ *   ref/ to about 1e-5 relative to the size of the values summed, not bit for
+ *   bit. Element-wise ops, max pooling (both passes) and global average
+ *   pooling's forward pass give ref/'s bits exactly.
+ * - Reproducibility: for given shapes and inputs, the results are bit-identical
+ *   whatever the number of OpenMP threads. Work is cut into pieces fixed by the
+ *   shapes alone and partial sums are added in a fixed order. The GEMM kernels
+ *   set OpenBLAS to one thread (openblas_set_num_threads(1), process-wide, on
+ *   every call) and parallelise over their own fixed pieces instead.
+ * - Scratch: conv2d and depthwise need scratch memory; ask
+ *   *_scratch_size_fast (it differs from ref's 0) and pass at least that many
+ *   bytes, aligned as malloc aligns, used by one call at a time and by both
+ *   passes. It grows with the batch only up to 16 images (the batch is cut
+ *   into at most 16 groups of consecutive images, one slice of scratch each):
+ *       conv2d     groups * (P*K + out->c*K + out->c) floats, where P is
+ *                  out->h*out->w, K is k_h*k_w*in->c, and P*K drops out for
+ *                  a 1x1 stride-1 conv
+ *       depthwise  groups * (k_h*k_w*out->c + out->c) floats
+ *   with groups = min(in->n, 16), and for conv2d also at most
+ *   max(1, 2^24 / (P*K)), so that the im2col buffers stay within 64 MiB
+ *   unless one image alone needs more. The forward passes use only part of
+ *   it (depthwise forward none, so NULL is fine there).
+ */
+size_t et_conv2d_scratch_size_fast(const et_window *win, const et_dims *in, const et_dims *out);
+void et_conv2d_forward_fast(const et_window *win, const et_dims *in, const float *x, const float *w,
+                            const float *bias, const et_dims *out, float *y, void *scratch);
+void et_conv2d_backward_fast(const et_window *win, const et_dims *in, const float *x,
+                             const float *w, const et_dims *out, const float *dy, float *dx,
+                             float *dw, float *dbias, void *scratch);
+
+size_t et_depthwise_conv2d_scratch_size_fast(const et_window *win, const et_dims *in,
+                                             const et_dims *out);
+void et_depthwise_conv2d_forward_fast(const et_window *win, const et_dims *in, const float *x,
+                                      const float *w, const float *bias, const et_dims *out,
+                                      float *y, void *scratch);
+void et_depthwise_conv2d_backward_fast(const et_window *win, const et_dims *in, const float *x,
+                                       const float *w, const et_dims *out, const float *dy,
+                                       float *dx, float *dw, float *dbias, void *scratch);
+
+void et_dense_forward_fast(int batch, int in_features, int out_features, const float *x,
+                           const float *w, const float *bias, float *y);
+void et_dense_backward_fast(int batch, int in_features, int out_features, const float *x,
+                            const float *w, const float *dy, float *dx, float *dw, float *dbias);
+
+void et_batchnorm_forward_train_fast(const et_batchnorm_params *p, size_t rows, int c,
+                                     const float *x, const float *gamma, const float *beta,
+                                     float *y, float *save_mean, float *save_invstd,
+                                     float *running_mean, float *running_var);
+void et_batchnorm_forward_infer_fast(const et_batchnorm_params *p, size_t rows, int c,
+                                     const float *x, const float *gamma, const float *beta,
+                                     const float *running_mean, const float *running_var, float *y);
+void et_batchnorm_backward_fast(size_t rows, int c, const float *x, const float *gamma,
+                                const float *save_mean, const float *save_invstd, const float *dy,
+                                float *dx, float *dgamma, float *dbeta);
+void et_batchnorm_backward_infer_fast(const et_batchnorm_params *p, size_t rows, int c,
+                                      const float *x, const float *gamma, const float *running_mean,
+                                      const float *running_var, const float *dy, float *dx,
+                                      float *dgamma, float *dbeta);
+
+void et_relu_forward_fast(size_t count, const float *x, float *y);
+void et_relu_backward_fast(size_t count, const float *y, const float *dy, float *dx);
+void et_relu6_forward_fast(size_t count, const float *x, float *y);
+void et_relu6_backward_fast(size_t count, const float *y, const float *dy, float *dx);
+
+void et_maxpool_forward_fast(const et_window *win, const et_dims *in, const float *x,
+                             const et_dims *out, float *y);
+void et_maxpool_backward_fast(const et_window *win, const et_dims *in, const float *x,
+                              const et_dims *out, const float *dy, float *dx);
+void et_avgpool_forward_fast(const et_window *win, const et_dims *in, const float *x,
+                             const et_dims *out, float *y);
+void et_avgpool_backward_fast(const et_window *win, const et_dims *in, const et_dims *out,
+                              const float *dy, float *dx);
+void et_global_avgpool_forward_fast(const et_dims *in, const float *x, float *y);
+void et_global_avgpool_backward_fast(const et_dims *in, const float *dy, float *dx);
+
+void et_add_forward_fast(size_t count, const float *a, const float *b, float *y);
+void et_add_backward_fast(size_t count, const float *dy, float *da, float *db);
+void et_dropout_forward_fast(size_t count, const float *x, const uint8_t *mask, float scale,
+                             float *y);
+void et_dropout_backward_fast(size_t count, const float *dy, const uint8_t *mask, float scale,
+                              float *dx);
 
 #endif

@@ -59,6 +59,23 @@ static const char *const migrations[] = {
     "  samples INTEGER NOT NULL,"
     "  stale INTEGER NOT NULL DEFAULT 0,"
     "  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')));",
+    /* 2 -> 3: trained model versions. */
+    "CREATE TABLE models ("
+    "  id INTEGER PRIMARY KEY,"
+    "  impulse_version INTEGER NOT NULL,"
+    "  impulse TEXT NOT NULL,"
+    "  precision TEXT NOT NULL CHECK (precision IN ('float32', 'int8')),"
+    "  parent INTEGER REFERENCES models(id),"
+    "  labels TEXT NOT NULL,"
+    "  channels INTEGER NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'ready',"
+    "  epochs_run INTEGER NOT NULL DEFAULT 0,"
+    "  best_epoch INTEGER NOT NULL DEFAULT 0,"
+    "  seconds REAL NOT NULL DEFAULT 0,"
+    "  validation TEXT,"
+    "  history TEXT,"
+    "  test TEXT,"
+    "  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')));",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

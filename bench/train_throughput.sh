@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Training throughput, edgetrain against PyTorch (Debian's python3-torch) in
+# the same run: samples/s at batch 32 on all cores, for the default conv net
+# on 28x28x1 and MobileNetV2 alpha 0.35 on 96x96x1. Prints both and the ratio.
+#   bench/train_throughput.sh [BUILD_DIR] [STEPS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+steps=${2:-20}
+if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
+  echo "installing the peer: python3-torch" >&2
+  sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch >/dev/null
+fi
+cmake --build "$build" --target bench_train_throughput >/dev/null
+printf "%-6s %8s %14s %14s %8s\n" model batch edgetrain pytorch ratio
+for model in conv mnv2; do
+  s=$steps; [[ $model == mnv2 ]] && s=$(( steps / 2 > 3 ? steps / 2 : 3 ))
+  ours=$("$build/bench_train_throughput" "$model" 32 "$s")
+  peer=$(/usr/bin/python3 bench/train_throughput_torch.py "$model" 32 "$s")
+  a=$(echo "$ours" | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['samples_per_s'])")
+  b=$(echo "$peer" | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['samples_per_s'])")
+  printf "%-6s %8d %14s %14s %7.2fx\n" "$model" 32 "$a" "$b" "$(/usr/bin/python3 -c "print($a / $b)")"
+done

@@ -1,0 +1,143 @@
+/* edgetrain train: trains the impulse's model and stores it as a model version. */
+#include "cli.h"
+
+#include "edgetrain/train.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void on_epoch(void *ctx, const et_epoch_stats *s)
+{
+    (void)ctx;
+    if (et_log_get_level() > ET_LOG_INFO)
+        return;
+    fprintf(stderr,
+            "epoch %3d/%d  loss %.4f  acc %5.1f%%  val_loss %.4f  val_acc %5.1f%%  %7.0f samples/s  "
+            "%5.1fs%s\n",
+            s->epoch, s->epochs, s->loss, 100 * s->accuracy, s->val_loss, 100 * s->val_accuracy,
+            s->samples_per_s, s->seconds, s->best ? "  *" : "");
+}
+
+/* The confusion matrix and per-class figures as text. */
+void cli_print_metrics(const et_metrics *m, const char *const *labels)
+{
+    printf("  accuracy %.2f%%  loss %.4f  macro F1 %.3f  (%zu samples)\n", 100 * m->accuracy,
+           m->loss, m->macro_f1, m->n);
+    printf("\n  %-16s", "true \\ predicted");
+    for (size_t k = 0; k < m->classes; k++)
+        printf(" %6.6s", labels[k]);
+    printf("   precision recall   F1\n");
+    for (size_t k = 0; k < m->classes; k++) {
+        printf("  %-16.16s", labels[k]);
+        for (size_t j = 0; j < m->classes; j++)
+            printf(" %6lld", (long long)m->confusion[k * m->classes + j]);
+        printf("   %9.3f %6.3f %5.3f\n", m->precision[k], m->recall[k], m->f1[k]);
+    }
+}
+
+int cmd_train(cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_COMMON_LONG_OPTIONS,
+        {"epochs", required_argument, NULL, 'e'},
+        {"batch-size", required_argument, NULL, 'b'},
+        {"learning-rate", required_argument, NULL, 'r'},
+        {"early-stopping", required_argument, NULL, 's'},
+        {"optimizer", required_argument, NULL, 'o'},
+        {"schedule", required_argument, NULL, 'S'},
+        {"label-smoothing", required_argument, NULL, 'l'},
+        {0},
+    };
+    et_train_options opt = et_train_defaults();
+    bool help = false;
+    int o;
+    while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (cli_common_option(c, o, &help))
+            continue;
+        char *end = NULL;
+        switch (o) {
+        case 'e':
+            opt.epochs = (int)strtol(optarg, &end, 10);
+            if (*end || opt.epochs < 1 || opt.epochs > 1000)
+                return cli_usage_error(c, "train", "--epochs '%s': 1..1000", optarg);
+            break;
+        case 'b':
+            opt.batch_size = (int)strtol(optarg, &end, 10);
+            if (*end || opt.batch_size < 1 || opt.batch_size > 1024)
+                return cli_usage_error(c, "train", "--batch-size '%s': 1..1024", optarg);
+            break;
+        case 'r':
+            opt.learning_rate = strtod(optarg, &end);
+            if (*end || !(opt.learning_rate > 0 && opt.learning_rate <= 1))
+                return cli_usage_error(c, "train", "--learning-rate '%s': (0, 1]", optarg);
+            break;
+        case 's':
+            opt.early_stopping = (int)strtol(optarg, &end, 10);
+            if (*end || opt.early_stopping < 0)
+                return cli_usage_error(c, "train", "--early-stopping '%s': epochs (0 = off)",
+                                       optarg);
+            break;
+        case 'o':
+            if (!strcmp(optarg, "adam"))
+                opt.optimizer = ET_OPT_ADAM;
+            else if (!strcmp(optarg, "sgd"))
+                opt.optimizer = ET_OPT_SGD;
+            else
+                return cli_usage_error(c, "train", "--optimizer '%s': adam or sgd", optarg);
+            break;
+        case 'S':
+            if (strcmp(optarg, "constant") && strcmp(optarg, "cosine"))
+                return cli_usage_error(c, "train", "--schedule '%s': constant or cosine", optarg);
+            opt.cosine = !strcmp(optarg, "cosine");
+            break;
+        case 'l':
+            opt.label_smoothing = strtod(optarg, &end);
+            if (*end || !(opt.label_smoothing >= 0 && opt.label_smoothing <= 0.5))
+                return cli_usage_error(c, "train", "--label-smoothing '%s': 0..0.5", optarg);
+            break;
+        default: return cli_usage_error(c, "train", "unknown option");
+        }
+    }
+    if (help)
+        return cli_help("train");
+    if (optind < argc)
+        return cli_usage_error(c, "train", "unexpected argument '%s'", argv[optind]);
+    et_error err = {0};
+    et_project *p = NULL;
+    if (cli_open(c, &p, &err) < 0)
+        return cli_fail(c, &err);
+    et_train_result res;
+    et_status rc = et_train(p, &opt, on_epoch, NULL, &res, &err);
+    et_project_close(p);
+    if (rc < 0)
+        return cli_fail(c, &err);
+    if (c->json) {
+        char *val = et_metrics_to_json(&res.validation, (const char *const *)res.labels);
+        json_t *labels = json_array();
+        for (size_t i = 0; i < res.n_labels; i++)
+            json_array_append_new(labels, json_string(res.labels[i]));
+        cli_print_json(json_pack("{s:I,s:I,s:i,s:i,s:b,s:f,s:I,s:I,s:o,s:{s:o?,s:n}}", "model_id",
+                                 (json_int_t)res.model_id, "impulse_version",
+                                 (json_int_t)res.impulse_version, "epochs_run", res.epochs_run,
+                                 "best_epoch", res.best_epoch, "interrupted", res.interrupted,
+                                 "seconds", res.seconds, "train_samples",
+                                 (json_int_t)res.n_train, "validation_samples",
+                                 (json_int_t)res.n_validation, "labels", labels, "validation",
+                                 "float32", val ? json_loads(val, 0, NULL) : NULL, "int8"));
+        free(val);
+    } else {
+        printf("Model %lld (impulse version %lld): best epoch %d of %d%s, %.1fs, %zu training "
+               "and %zu validation samples.\n\nValidation, float32:\n",
+               (long long)res.model_id, (long long)res.impulse_version, res.best_epoch,
+               res.epochs_run, res.interrupted ? " (interrupted: the best epoch so far was kept)" : "",
+               res.seconds, res.n_train, res.n_validation);
+        cli_print_metrics(&res.validation, (const char *const *)res.labels);
+        printf("\nint8: not available yet (quantization is the next milestone).\n"
+               "Next: edgetrain test   (the testing samples)\n");
+    }
+    int status = res.interrupted ? 130 : 0;
+    et_train_result_free(&res);
+    return status;
+}

@@ -1,0 +1,157 @@
+/*
+ * edgetrain train: training a model version for the project's impulse, the
+ * stored model versions, and evaluating them.
+ *
+ *     et_train_options opt = et_train_defaults();
+ *     et_train_result res;
+ *     if (et_train(p, &opt, print_epoch, NULL, &res, &err) == 0)
+ *         printf("model %lld: validation accuracy %.1f%%\n", (long long)res.model_id,
+ *                100 * res.validation.accuracy);
+ *     et_train_result_free(&res);
+ *
+ * A model version is a folder models/<id>/ (model.json, weights.npy) and a
+ * row in the models table with its impulse, labels and metrics.
+ */
+#ifndef EDGETRAIN_TRAIN_H
+#define EDGETRAIN_TRAIN_H
+
+#include "edgetrain/core.h"
+#include "edgetrain/dsp.h"
+#include "edgetrain/impulse.h"
+#include "edgetrain/metrics.h"
+#include "edgetrain/net.h"
+#include "edgetrain/nn.h"
+#include "edgetrain/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Stored model versions.
+ */
+typedef struct et_model_info {
+    int64_t id;
+    int64_t impulse_version;
+    char precision[8];     /* "float32" ("int8" when quantization lands) */
+    char status[16];       /* "ready", "interrupted" (stopped early, best epoch kept), "stale" */
+    int epochs_run, best_epoch;
+    double seconds;
+    double val_accuracy, val_loss;
+    bool tested;
+    double test_accuracy;
+    char created_at[32];
+} et_model_info;
+
+typedef struct et_model_save_args {
+    const et_impulse *imp;
+    int64_t impulse_version;
+    const et_model *model;
+    const float *params;     /* et_model_totals_all(model).params floats */
+    const char *const *labels;
+    size_t n_labels;
+    int epochs_run, best_epoch;
+    double seconds;
+    bool interrupted;
+    const char *validation_json; /* et_metrics_to_json, or NULL */
+    const char *history_json;    /* per-epoch figures, or NULL */
+} et_model_save_args;
+
+/* Writes models/<id>/ and the models row (files first, then the row). */
+et_status et_model_store_save(et_project *p, const et_model_save_args *args, int64_t *id,
+                              et_error *err);
+
+/* A stored model, loaded. Release with et_loaded_model_free. */
+typedef struct et_loaded_model {
+    et_model_info info;
+    et_impulse impulse;
+    et_model *model;
+    float *params;
+    size_t n_params;
+    char **labels;
+    size_t n_labels;
+} et_loaded_model;
+
+/* Loads model id, or with id 0 the newest float32 model that is not stale.
+ * ET_ENOTFOUND (says to run 'edgetrain train') when there is none. */
+et_status et_model_store_load(et_project *p, int64_t id, et_loaded_model *out, et_error *err);
+void et_loaded_model_free(et_loaded_model *m);
+
+typedef int (*et_model_info_fn)(void *ctx, const et_model_info *m);
+/* Visits the stored models, newest first. */
+et_status et_model_store_list(et_project *p, et_model_info_fn fn, void *ctx, et_error *err);
+/* Records test metrics (JSON) with a model. */
+et_status et_model_store_set_test(et_project *p, int64_t id, const char *test_json,
+                                  et_error *err);
+
+/* ------------------------------------------------------------------------
+ * Training.
+ */
+typedef struct et_train_options {
+    int epochs;                 /* 0 = the impulse's learning.epochs */
+    int batch_size;             /* 0 = the impulse's */
+    double learning_rate;       /* 0 = the impulse's */
+    int early_stopping;         /* stop after this many epochs without a lower validation
+                                   loss; 0 = never */
+    et_optimizer_kind optimizer; /* Adam (Keras defaults) or SGD with momentum 0.9 */
+    bool cosine;                /* cosine decay of the learning rate over all steps */
+    double label_smoothing;     /* 0..0.5 */
+} et_train_options;
+
+/* Adam, constant learning rate, no early stopping, no smoothing. */
+et_train_options et_train_defaults(void);
+
+typedef struct et_epoch_stats {
+    int epoch, epochs;          /* 1-based */
+    double loss, accuracy;      /* on the training batches of this epoch */
+    double val_loss, val_accuracy;
+    double samples_per_s;       /* training throughput of this epoch */
+    double seconds;             /* this epoch, validation included */
+    bool best;                  /* lowest validation loss so far */
+} et_epoch_stats;
+
+typedef void (*et_epoch_fn)(void *ctx, const et_epoch_stats *s);
+
+typedef struct et_train_result {
+    int64_t model_id;
+    int64_t impulse_version;
+    int epochs_run, best_epoch;
+    bool interrupted;           /* Ctrl-C: stopped, the best epoch so far was kept */
+    double seconds;
+    size_t n_train, n_validation;
+    et_metrics validation;      /* float32, best epoch, on the validation split */
+    char **labels;              /* class names, in class order */
+    size_t n_labels;
+} et_train_result;
+
+/* Trains the project's current impulse (stored as a version first when it is
+ * the default), reading the feature cache (brought up to date first). The
+ * validation split is drawn from the training category, per label, seeded by
+ * learning.seed. Keeps the epoch with the lowest validation loss and stores it
+ * as a new model version. Same impulse, data and seed: the same model, with
+ * any number of threads. */
+et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_epoch, void *ctx,
+                   et_train_result *out, et_error *err);
+void et_train_result_free(et_train_result *r);
+
+/* Evaluates a loaded model on one category of the project's samples (their
+ * features made with the model's impulse). Samples whose label the model
+ * does not know are left out and counted in *unknown. Release out with
+ * et_metrics_free. */
+et_status et_evaluate(et_project *p, const et_loaded_model *m, et_category category,
+                      et_metrics *out, size_t *unknown, et_error *err);
+
+/* The node whose activations are the model's embedding: the input of the
+ * classifier (the last dense layer), looking through dropout. */
+int et_model_embedding_node(const et_model *m);
+
+/* An et_embed_fn (edgetrain/explore.h) for a loaded model (ctx): the
+ * penultimate-layer activations of the given feature rows. f must be a
+ * feature set made with the model's impulse. */
+et_status et_model_embed(void *ctx, const et_features *f, const size_t *rows, size_t n,
+                         float **out, size_t *dims, et_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

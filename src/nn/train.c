@@ -1,0 +1,517 @@
+/* The training loop: validation split, epochs of shuffled (optionally
+ * augmented) batches, the best epoch by validation loss, early stopping,
+ * Ctrl-C, and the stored model version. */
+#include "edgetrain/train.h"
+
+#include "edgetrain/dsp.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+et_train_options et_train_defaults(void)
+{
+    return (et_train_options){.optimizer = ET_OPT_ADAM};
+}
+
+void et_train_result_free(et_train_result *r)
+{
+    if (!r)
+        return;
+    et_metrics_free(&r->validation);
+    for (size_t i = 0; i < r->n_labels; i++)
+        free(r->labels[i]);
+    free(r->labels);
+    memset(r, 0, sizeof *r);
+}
+
+/* splitmix64: a small, well-mixed generator for shuffles and augmentation. */
+static uint64_t next_u64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double next_unit(uint64_t *s) { return (double)(next_u64(s) >> 11) * 0x1.0p-53; }
+
+static void shuffle(size_t *a, size_t n, uint64_t *s)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(next_u64(s) % i);
+        size_t t = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = t;
+    }
+}
+
+/* Training rows split into train and validation, per label: each label's
+ * rows are shuffled with the seed and round(count * share) of them (at
+ * least one when the label has two or more) go to validation. */
+static et_status split_rows(const et_features *f, double share, uint64_t seed, size_t **train,
+                            size_t *n_train, size_t **val, size_t *n_val, et_error *err)
+{
+    size_t rows = et_features_rows(f), labels = et_features_n_labels(f);
+    *train = malloc((rows + 1) * sizeof **train);
+    *val = malloc((rows + 1) * sizeof **val);
+    size_t *group = malloc((rows + 1) * sizeof *group);
+    if (!*train || !*val || !group) {
+        free(group);
+        return et_error_set(err, ET_ENOMEM, "out of memory");
+    }
+    *n_train = *n_val = 0;
+    for (size_t l = 0; l < labels; l++) {
+        size_t g = 0;
+        for (size_t i = 0; i < rows; i++)
+            if (et_features_category(f, i) == ET_TRAINING && (size_t)et_features_label(f, i) == l)
+                group[g++] = i;
+        uint64_t s = seed * 0x100000001B3ull + l;
+        shuffle(group, g, &s);
+        size_t v = (size_t)llround((double)g * share);
+        if (v == 0 && g >= 2)
+            v = 1;
+        for (size_t i = 0; i < g; i++) {
+            if (i < v)
+                (*val)[(*n_val)++] = group[i];
+            else
+                (*train)[(*n_train)++] = group[i];
+        }
+    }
+    free(group);
+    return ET_OK;
+}
+
+/* Random horizontal flip, zoom 1..1.2x with a random crop (bilinear), and
+ * brightness +-0.2 (image block features are in 0..1 and stay there). */
+static void augment(float *dst, const float *src, int h, int w, int c, bool clamp, uint64_t *s)
+{
+    bool flip = next_unit(s) < 0.5;
+    double zoom = 1.0 + 0.2 * next_unit(s);
+    double ch = h / zoom, cw = w / zoom;
+    double y0 = (h - ch) * next_unit(s), x0 = (w - cw) * next_unit(s);
+    float bright = (float)(0.4 * next_unit(s) - 0.2);
+    for (int y = 0; y < h; y++) {
+        double sy = y0 + (y + 0.5) * ch / h - 0.5;
+        int ya = (int)floor(sy);
+        double fy = sy - ya;
+        int y1 = ya < 0 ? 0 : ya >= h ? h - 1 : ya, y2 = ya + 1 >= h ? h - 1 : ya + 1 < 0 ? 0 : ya + 1;
+        for (int x = 0; x < w; x++) {
+            int xo = flip ? w - 1 - x : x;
+            double sx = x0 + (xo + 0.5) * cw / w - 0.5;
+            int xa = (int)floor(sx);
+            double fx = sx - xa;
+            int x1 = xa < 0 ? 0 : xa >= w ? w - 1 : xa, x2 = xa + 1 >= w ? w - 1 : xa + 1 < 0 ? 0 : xa + 1;
+            for (int k = 0; k < c; k++) {
+                double v = (1 - fy) * ((1 - fx) * src[((size_t)y1 * w + x1) * c + k] +
+                                       fx * src[((size_t)y1 * w + x2) * c + k]) +
+                           fy * ((1 - fx) * src[((size_t)y2 * w + x1) * c + k] +
+                                 fx * src[((size_t)y2 * w + x2) * c + k]);
+                float out = (float)v + bright;
+                if (clamp)
+                    out = out < 0 ? 0 : out > 1 ? 1 : out;
+                dst[((size_t)y * w + x) * c + k] = out;
+            }
+        }
+    }
+}
+
+/* Inference over rows (in batches of the net's size): probabilities into probs. */
+static et_status predict(et_net *net, const et_features *f, const size_t *rows, size_t n,
+                         float *batch_x, float *probs, size_t classes, et_error *err)
+{
+    int h, w, c;
+    et_features_shape(f, &h, &w, &c);
+    size_t row_floats = (size_t)h * w * c;
+    size_t max_batch = (size_t)et_net_max_batch(net);
+    for (size_t start = 0; start < n; start += max_batch) {
+        size_t b = n - start < max_batch ? n - start : max_batch;
+        for (size_t i = 0; i < b; i++)
+            memcpy(batch_x + i * row_floats, et_features_row(f, rows[start + i]),
+                   row_floats * sizeof(float));
+        et_status rc = et_net_forward(net, batch_x, (int)b, false, 0, err);
+        if (rc < 0)
+            return rc;
+        memcpy(probs + start * classes, et_net_probs(net), b * classes * sizeof(float));
+        if (et_interrupted())
+            return et_error_set(err, ET_EINTR, "interrupted");
+    }
+    return ET_OK;
+}
+
+static et_status validate(et_net *net, const et_features *f, const size_t *val, size_t n_val,
+                          float *batch_x, float *probs, int32_t *truth, int64_t *ids,
+                          size_t classes, et_metrics *m, et_error *err)
+{
+    et_status rc = predict(net, f, val, n_val, batch_x, probs, classes, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n_val; i++) {
+        truth[i] = et_features_label(f, val[i]);
+        ids[i] = et_features_id(f, val[i]);
+    }
+    return et_metrics_compute(truth, probs, n_val, classes, ids, m, err);
+}
+
+typedef struct trainer {
+    et_net *net;
+    const et_features *f;
+    const et_impulse *imp;
+    size_t *train, n_train, *val, n_val;
+    size_t classes, row_floats;
+    int h, w, c, batch;
+    float *x, *probs, *best;
+    int32_t *labels, *truth;
+    int64_t *ids;
+} trainer;
+
+static void trainer_free(trainer *t)
+{
+    et_net_destroy(t->net);
+    free(t->train);
+    free(t->val);
+    free(t->x);
+    free(t->probs);
+    free(t->best);
+    free(t->labels);
+    free(t->truth);
+    free(t->ids);
+}
+
+et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_epoch, void *ctx,
+                   et_train_result *out, et_error *err)
+{
+    memset(out, 0, sizeof *out);
+    et_train_options defaults = et_train_defaults();
+    if (!opt)
+        opt = &defaults;
+    double t0 = et_now_s();
+    et_impulse imp;
+    int64_t version = 0;
+    et_status rc = et_impulse_current_stored(p, &imp, &version, "default for the data", err);
+    if (rc < 0)
+        return rc;
+    int epochs = opt->epochs > 0 ? opt->epochs : imp.epochs;
+    int batch = opt->batch_size > 0 ? opt->batch_size : imp.batch_size;
+    double lr = opt->learning_rate > 0 ? opt->learning_rate : imp.learning_rate;
+    if (opt->label_smoothing < 0 || opt->label_smoothing > 0.5)
+        return et_error_set(err, ET_EINVAL, "label smoothing %g is outside 0..0.5",
+                            opt->label_smoothing);
+    et_features_stats fs;
+    et_features *f = NULL;
+    rc = et_features_update(p, &imp, version, &fs, err);
+    if (rc == ET_OK)
+        rc = et_features_open(p, &imp, &f, err);
+    if (rc < 0)
+        return rc;
+    trainer t = {.f = f, .imp = &imp, .batch = batch};
+    t.classes = et_features_n_labels(f);
+    et_features_shape(f, &t.h, &t.w, &t.c);
+    t.row_floats = (size_t)t.h * t.w * t.c;
+    et_model *model = NULL;
+    if (t.classes < 2)
+        rc = et_error_set(err, ET_EINVAL, "the project has %zu label%s; a classifier needs at "
+                                          "least two (edgetrain import ... --label OTHER)",
+                          t.classes, t.classes == 1 ? "" : "s");
+    if (rc == ET_OK)
+        rc = split_rows(f, imp.validation_split, (uint64_t)imp.seed, &t.train, &t.n_train, &t.val,
+                        &t.n_val, err);
+    if (rc == ET_OK && (t.n_train == 0 || t.n_val == 0))
+        rc = et_error_set(err, ET_EINVAL,
+                          "%zu training and %zu validation samples: import more training samples",
+                          t.n_train, t.n_val);
+    if (rc == ET_OK)
+        rc = et_model_create_from_impulse(&imp, (int)t.classes, t.c, &model, err);
+    int max_batch = batch > 64 ? batch : 64;
+    if (rc == ET_OK)
+        rc = et_net_create(model, max_batch, &t.net, err);
+    if (rc == ET_OK) {
+        t.x = malloc((size_t)max_batch * t.row_floats * sizeof *t.x);
+        t.probs = malloc((t.n_val + 1) * t.classes * sizeof *t.probs);
+        t.best = malloc(et_net_param_count(t.net) * sizeof *t.best + 1);
+        t.labels = malloc((size_t)max_batch * sizeof *t.labels);
+        t.truth = malloc((t.n_val + 1) * sizeof *t.truth);
+        t.ids = malloc((t.n_val + 1) * sizeof *t.ids);
+        if (!t.x || !t.probs || !t.best || !t.labels || !t.truth || !t.ids)
+            rc = et_error_set(err, ET_ENOMEM, "out of memory");
+    }
+    et_optimizer optim = opt->optimizer == ET_OPT_SGD ? et_optimizer_sgd(0.9) : et_optimizer_adam();
+    const bool clamp = imp.processing == ET_PROCESSING_IMAGE;
+    const int steps_per_epoch = (int)((t.n_train + (size_t)batch - 1) / (size_t)batch);
+    const int total_steps = steps_per_epoch * epochs;
+    double best_loss = INFINITY;
+    int since_best = 0, step = 0;
+    char *history_text = NULL;
+    size_t hist_cap = (size_t)epochs * 160 + 16, hist_len = 0;
+    history_text = rc == ET_OK ? malloc(hist_cap) : NULL;
+    if (rc == ET_OK && !history_text)
+        rc = et_error_set(err, ET_ENOMEM, "out of memory");
+    if (history_text)
+        hist_len = (size_t)snprintf(history_text, hist_cap, "[");
+    if (rc == ET_OK)
+        et_net_init(t.net, (uint64_t)imp.seed);
+    for (int epoch = 1; rc == ET_OK && epoch <= epochs; epoch++) {
+        double e0 = et_now_s();
+        uint64_t s = (uint64_t)imp.seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch;
+        shuffle(t.train, t.n_train, &s);
+        double loss_sum = 0;
+        size_t right = 0, seen = 0;
+        et_progress bar;
+        et_progress_begin(&bar, "training", t.n_train);
+        for (size_t start = 0; start < t.n_train && rc == ET_OK; start += (size_t)batch) {
+            size_t b = t.n_train - start < (size_t)batch ? t.n_train - start : (size_t)batch;
+            for (size_t i = 0; i < b; i++) {
+                size_t row = t.train[start + i];
+                if (imp.augment)
+                    augment(t.x + i * t.row_floats, et_features_row(f, row), t.h, t.w, t.c, clamp,
+                            &s);
+                else
+                    memcpy(t.x + i * t.row_floats, et_features_row(f, row),
+                           t.row_floats * sizeof(float));
+                t.labels[i] = et_features_label(f, row);
+            }
+            double loss = 0;
+            rc = et_net_forward(t.net, t.x, (int)b, true,
+                                (uint64_t)imp.seed * 1000003ull + (uint64_t)step, err);
+            if (rc == ET_OK)
+                rc = et_net_backward(t.net, t.labels, opt->label_smoothing, NULL, &loss, err);
+            if (rc < 0)
+                break;
+            const float *pr = et_net_probs(t.net);
+            for (size_t i = 0; i < b; i++) {
+                size_t best_k = 0;
+                for (size_t k = 1; k < t.classes; k++)
+                    if (pr[i * t.classes + k] > pr[i * t.classes + best_k])
+                        best_k = k;
+                right += best_k == (size_t)t.labels[i];
+            }
+            double rate = opt->cosine ? et_lr_cosine(lr, step, total_steps)
+                                      : et_lr_constant(lr, step, total_steps);
+            et_net_step(t.net, &optim, rate);
+            step++;
+            loss_sum += loss * (double)b;
+            seen += b;
+            et_progress_update(&bar, seen);
+            if (et_interrupted()) {
+                out->interrupted = true;
+                break;
+            }
+        }
+        et_progress_end(&bar);
+        if (rc < 0 || out->interrupted)
+            break;
+        double train_s = et_now_s() - e0;
+        et_metrics m;
+        rc = validate(t.net, f, t.val, t.n_val, t.x, t.probs, t.truth, t.ids, t.classes, &m, err);
+        if (rc == ET_EINTR) {
+            out->interrupted = true;
+            rc = ET_OK;
+            break;
+        }
+        if (rc < 0)
+            break;
+        out->epochs_run = epoch;
+        et_epoch_stats es = {.epoch = epoch,
+                             .epochs = epochs,
+                             .loss = loss_sum / (double)seen,
+                             .accuracy = (double)right / (double)seen,
+                             .val_loss = m.loss,
+                             .val_accuracy = m.accuracy,
+                             .samples_per_s = (double)seen / train_s,
+                             .seconds = et_now_s() - e0,
+                             .best = m.loss < best_loss};
+        et_metrics_free(&m);
+        if (es.best) {
+            best_loss = es.val_loss;
+            out->best_epoch = epoch;
+            since_best = 0;
+            memcpy(t.best, et_net_params(t.net), et_net_param_count(t.net) * sizeof(float));
+        } else {
+            since_best++;
+        }
+        hist_len += (size_t)snprintf(history_text + hist_len, hist_cap - hist_len,
+                                     "%s{\"epoch\":%d,\"loss\":%.6g,\"accuracy\":%.6g,"
+                                     "\"val_loss\":%.6g,\"val_accuracy\":%.6g,"
+                                     "\"samples_per_s\":%.1f}",
+                                     epoch > 1 ? "," : "", epoch, es.loss, es.accuracy,
+                                     es.val_loss, es.val_accuracy, es.samples_per_s);
+        if (on_epoch)
+            on_epoch(ctx, &es);
+        if (opt->early_stopping > 0 && since_best >= opt->early_stopping)
+            break;
+    }
+    if (rc == ET_OK && out->best_epoch == 0)
+        rc = et_error_set(err, ET_EINTR, "interrupted before the first epoch ended; nothing saved");
+    if (rc == ET_OK) {
+        /* The best epoch's weights, measured again for the record. */
+        memcpy(et_net_params(t.net), t.best, et_net_param_count(t.net) * sizeof(float));
+        et_interrupt_clear(); /* the model is saved even after Ctrl-C */
+        rc = validate(t.net, f, t.val, t.n_val, t.x, t.probs, t.truth, t.ids, t.classes,
+                      &out->validation, err);
+    }
+    if (rc == ET_OK) {
+        snprintf(history_text + hist_len, hist_cap - hist_len, "]");
+        out->n_labels = t.classes;
+        out->labels = calloc(t.classes + 1, sizeof *out->labels);
+        for (size_t i = 0; out->labels && i < t.classes; i++)
+            out->labels[i] = strdup(et_features_label_name(f, i));
+        char *val_json = et_metrics_to_json(&out->validation, (const char *const *)out->labels);
+        out->seconds = et_now_s() - t0;
+        et_model_save_args a = {.imp = &imp,
+                                .impulse_version = version,
+                                .model = model,
+                                .params = t.best,
+                                .labels = (const char *const *)out->labels,
+                                .n_labels = t.classes,
+                                .epochs_run = out->epochs_run,
+                                .best_epoch = out->best_epoch,
+                                .seconds = out->seconds,
+                                .interrupted = out->interrupted,
+                                .validation_json = val_json,
+                                .history_json = history_text};
+        rc = out->labels ? et_model_store_save(p, &a, &out->model_id, err)
+                         : et_error_set(err, ET_ENOMEM, "out of memory");
+        free(val_json);
+    }
+    out->impulse_version = version;
+    out->n_train = t.n_train;
+    out->n_validation = t.n_val;
+    free(history_text);
+    trainer_free(&t);
+    et_model_destroy(model);
+    et_features_close(f);
+    if (rc < 0) {
+        bool keep_interrupt = out->interrupted;
+        et_train_result_free(out);
+        out->interrupted = keep_interrupt;
+    }
+    return rc;
+}
+
+et_status et_evaluate(et_project *p, const et_loaded_model *m, et_category category,
+                      et_metrics *out, size_t *unknown, et_error *err)
+{
+    memset(out, 0, sizeof *out);
+    *unknown = 0;
+    et_features_stats fs;
+    et_features *f = NULL;
+    et_status rc = et_features_update(p, &m->impulse, m->info.impulse_version, &fs, err);
+    if (rc == ET_OK)
+        rc = et_features_open(p, &m->impulse, &f, err);
+    if (rc < 0)
+        return rc;
+    /* Feature-set label index -> model class, or -1 for a label the model does not know. */
+    size_t n_labels = et_features_n_labels(f), rows = et_features_rows(f);
+    int *map = malloc((n_labels + 1) * sizeof *map);
+    size_t *sel = malloc((rows + 1) * sizeof *sel);
+    int32_t *truth = malloc((rows + 1) * sizeof *truth);
+    int64_t *ids = malloc((rows + 1) * sizeof *ids);
+    int h, w, c;
+    et_features_shape(f, &h, &w, &c);
+    float *x = malloc(64 * (size_t)h * w * c * sizeof *x);
+    float *probs = malloc((rows + 1) * m->n_labels * sizeof *probs);
+    et_net *net = NULL;
+    if (!map || !sel || !truth || !ids || !x || !probs)
+        rc = et_error_set(err, ET_ENOMEM, "out of memory");
+    for (size_t l = 0; rc == ET_OK && l < n_labels; l++) {
+        map[l] = -1;
+        for (size_t k = 0; k < m->n_labels; k++)
+            if (!strcmp(et_features_label_name(f, l), m->labels[k]))
+                map[l] = (int)k;
+    }
+    size_t n = 0;
+    for (size_t i = 0; rc == ET_OK && i < rows; i++) {
+        if (et_features_category(f, i) != category)
+            continue;
+        int k = map[et_features_label(f, i)];
+        if (k < 0) {
+            (*unknown)++;
+            continue;
+        }
+        truth[n] = k;
+        ids[n] = et_features_id(f, i);
+        sel[n++] = i;
+    }
+    if (rc == ET_OK && n == 0)
+        rc = et_error_set(err, ET_EINVAL, "no %s samples with a label the model knows",
+                          et_category_name(category));
+    if (rc == ET_OK)
+        rc = et_net_create(m->model, 64, &net, err);
+    if (rc == ET_OK) {
+        memcpy(et_net_params(net), m->params, m->n_params * sizeof(float));
+        rc = predict(net, f, sel, n, x, probs, m->n_labels, err);
+    }
+    if (rc == ET_OK)
+        rc = et_metrics_compute(truth, probs, n, m->n_labels, ids, out, err);
+    et_net_destroy(net);
+    free(map);
+    free(sel);
+    free(truth);
+    free(ids);
+    free(x);
+    free(probs);
+    et_features_close(f);
+    return rc;
+}
+
+int et_model_embedding_node(const et_model *m)
+{
+    int last_dense = -1;
+    for (int i = 0; i < et_model_node_count(m); i++)
+        if (et_model_layer(m, i)->kind == ET_NODE_DENSE)
+            last_dense = i;
+    if (last_dense < 0)
+        return -1;
+    int node = et_model_layer(m, last_dense)->inputs[0];
+    while (node >= 0 && et_model_layer(m, node)->kind == ET_NODE_DROPOUT)
+        node = et_model_layer(m, node)->inputs[0];
+    return node;
+}
+
+et_status et_model_embed(void *ctx, const et_features *f, const size_t *rows, size_t n,
+                         float **out, size_t *dims, et_error *err)
+{
+    const et_loaded_model *m = ctx;
+    int node = et_model_embedding_node(m->model);
+    if (node < 0)
+        return et_error_set(err, ET_EINVAL, "model %lld has no classifier layer",
+                            (long long)m->info.id);
+    const et_layer_info *li = et_model_layer(m->model, node);
+    size_t d = (size_t)li->out.h * li->out.w * li->out.c;
+    int h, w, c;
+    et_features_shape(f, &h, &w, &c);
+    et_shape in = et_model_input_shape(m->model);
+    if (in.h != h || in.w != w || in.c != c)
+        return et_error_set(err, ET_EINVAL, "the features (%dx%dx%d) do not fit model %lld (%dx%dx%d)",
+                            h, w, c, (long long)m->info.id, in.h, in.w, in.c);
+    size_t row_floats = (size_t)h * w * c;
+    const size_t batch = 64;
+    float *x = malloc(batch * row_floats * sizeof *x);
+    float *emb = malloc((n + 1) * d * sizeof *emb);
+    et_net *net = NULL;
+    et_status rc = x && emb ? et_net_create(m->model, (int)batch, &net, err)
+                            : et_error_set(err, ET_ENOMEM, "out of memory");
+    if (rc == ET_OK)
+        memcpy(et_net_params(net), m->params, m->n_params * sizeof(float));
+    for (size_t start = 0; rc == ET_OK && start < n; start += batch) {
+        size_t b = n - start < batch ? n - start : batch;
+        for (size_t i = 0; i < b; i++)
+            memcpy(x + i * row_floats, et_features_row(f, rows[start + i]),
+                   row_floats * sizeof(float));
+        rc = et_net_forward(net, x, (int)b, false, 0, err);
+        if (rc == ET_OK)
+            memcpy(emb + start * d, et_net_node_output(net, node), b * d * sizeof(float));
+        if (rc == ET_OK && et_interrupted())
+            rc = et_error_set(err, ET_EINTR, "interrupted");
+    }
+    et_net_destroy(net);
+    free(x);
+    if (rc < 0) {
+        free(emb);
+        return rc;
+    }
+    *out = emb;
+    *dims = d;
+    return ET_OK;
+}
