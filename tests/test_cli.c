@@ -6,8 +6,11 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static json_t *parse_json(const char *out)
@@ -629,4 +632,82 @@ Test(cli, train_then_test, .timeout = 120)
     free(err);
     cr_assert_eq(tu_run(NULL, &err, "-C", proj, "test", "--int8", NULL), 2);
     free(err);
+}
+
+Test(cli, early_stopping_and_augmentation, .timeout = 120)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = separable_project(dir, 30);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "set", "learning.conv_layers=4:3",
+                        "learning.batch_size=16", NULL),
+                 0);
+    /* A learning rate far too high: validation loss stops improving at once. */
+    cr_assert_eq(tu_run(&out, &err, "-C", proj, "train", "--epochs", "40", "--learning-rate", "1",
+                        "--early-stopping", "2", "--json", NULL),
+                 0, "%s", err);
+    json_t *j = parse_json(out);
+    int run = (int)jint(j, "epochs_run"), best = (int)jint(j, "best_epoch");
+    cr_assert_lt(run, 40, "early stopping never stopped: %s", out);
+    cr_assert_eq(run, best + 2, "stops 2 epochs after the best: %s", out);
+    json_decref(j);
+    free(out);
+    free(err);
+    /* Augmented training is reproducible, and differs from plain training. */
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "train", "--epochs", "2", NULL), 0); /* model 2 */
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "set", "learning.augment=true", NULL),
+                 0);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "train", "--epochs", "2", NULL), 0); /* model 3 */
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "train", "--epochs", "2", NULL), 0); /* model 4 */
+    unsigned char *w[3];
+    size_t n[3];
+    for (int k = 0; k < 3; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/models/%d/weights.npy", proj, k + 2);
+        w[k] = tu_read(path, &n[k]);
+    }
+    cr_assert(n[1] == n[2] && !memcmp(w[1], w[2], n[1]), "augmented training is not reproducible");
+    cr_assert(n[0] == n[1] && memcmp(w[0], w[1], n[0]), "augmentation changed nothing");
+    for (int k = 0; k < 3; k++)
+        free(w[k]);
+}
+
+/* Ctrl-C during training: the best epoch so far is stored, status interrupted. */
+Test(cli, ctrl_c_keeps_the_best_epoch, .timeout = 120)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = separable_project(dir, 200);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "set", "learning.batch_size=8", NULL),
+                 0);
+    const char *cli = getenv("ET_CLI");
+    const char *log = tu_path(dir, "train.log");
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        freopen("/dev/null", "w", stdout);
+        freopen(log, "w", stderr);
+        execl(cli, cli, "-C", proj, "train", "--epochs", "500", (char *)NULL);
+        _exit(127);
+    }
+    /* Wait for the first epoch's line, then press Ctrl-C. */
+    bool seen = false;
+    for (int i = 0; i < 1000 && !seen; i++) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        size_t n = 0;
+        char *text = (char *)tu_read(log, &n);
+        seen = strstr(text, "epoch   1/500") != NULL;
+        free(text);
+    }
+    cr_assert(seen, "no epoch finished");
+    kill(pid, SIGINT);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d", status);
+    char *out = NULL;
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "test", "--json", NULL), 0);
+    json_t *j = parse_json(out);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "interrupted");
+    json_decref(j);
+    free(out);
 }
