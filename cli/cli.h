@@ -80,6 +80,9 @@ int cli_open_sample(cli *c, const char *cmd, const char *id_arg, et_project **p,
 /* Problems printed on stderr, at most this many, then a count. */
 #define CLI_MAX_PRINTED_PROBLEMS 50
 
+/* One line per training epoch on stderr (an et_epoch_fn; ctx unused). */
+void cli_print_epoch(void *ctx, const et_epoch_stats *s);
+
 /* Metrics (accuracy, confusion matrix, per-class figures) as text on stdout. */
 void cli_print_metrics(const et_metrics *m, const char *const *labels);
 

@@ -2,13 +2,16 @@
  *
  * The workflow on Fashion-MNIST from the Debian package dataset-fashion-mnist.
  * Today: create the project, import the 70,000 images with their class names,
- * print the data report, store the default impulse, generate its features
- * and map 2,000 of them with the feature explorer. Later steps (training, int8, profile, tuner) join here as they
- * land. Running it again reuses the project and its caches. */
+ * print the data report, store the default impulse, generate its features,
+ * map 2,000 of them with the feature explorer, train the default conv net for
+ * a few epochs (--epochs, default 3) and test it. Later steps (int8, profile,
+ * tuner) join here as they land. Running it again reuses the project and its
+ * caches (and trains a new model version). */
 #include "cli.h"
 
 #include "edgetrain/dsp.h"
 #include "edgetrain/explore.h"
+#include "edgetrain/train.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -28,11 +31,13 @@ int cmd_demo(cli *c, int argc, char **argv)
         CLI_COMMON_LONG_OPTIONS,
         {"dir", required_argument, NULL, 'd'},
         {"source", required_argument, NULL, 's'},
+        {"epochs", required_argument, NULL, 'e'},
         {0},
     };
     /* -C DIR names the demo project too; else ./edgetrain-demo. */
     const char *dir = strcmp(c->dir, ".") ? c->dir : "edgetrain-demo";
     const char *source = FASHION_MNIST_DIR;
+    int epochs = 3;
     bool help = false;
     int o;
     while ((o = getopt_long(argc, argv, "hd:s:", longopts, NULL)) != -1) {
@@ -42,6 +47,10 @@ int cmd_demo(cli *c, int argc, char **argv)
             dir = optarg;
         else if (o == 's')
             source = optarg;
+        else if (o == 'e' && (epochs = atoi(optarg)) >= 1 && epochs <= 1000)
+            continue;
+        else if (o == 'e')
+            return cli_usage_error(c, "demo", "--epochs '%s': 1..1000", optarg);
         else
             return cli_usage_error(c, "demo", "unknown option");
     }
@@ -127,6 +136,34 @@ int cmd_demo(cli *c, int argc, char **argv)
         et_project_close(p);
         return cli_fail(c, &err);
     }
+    /* Train a few epochs of the default conv net, then test it. */
+    et_train_options to = et_train_defaults();
+    to.epochs = epochs;
+    et_train_result tr;
+    et_loaded_model lm;
+    et_metrics test = {0};
+    size_t unknown = 0;
+    et_log_info("Training %s for %d epoch%s (edgetrain train runs the impulse's %d)",
+                et_model_name(imp.model), epochs, epochs == 1 ? "" : "s", imp.epochs);
+    rc = et_train(p, &to, cli_print_epoch, NULL, &tr, &err);
+    if (rc == ET_OK) {
+        rc = et_model_store_load(p, tr.model_id, &lm, &err);
+        if (rc == ET_OK) {
+            rc = et_evaluate(p, &lm, ET_TESTING, &test, &unknown, &err);
+            char *tj = rc == ET_OK ? et_metrics_to_json(&test, (const char *const *)lm.labels) : NULL;
+            if (tj)
+                et_model_store_set_test(p, tr.model_id, tj, NULL);
+            free(tj);
+            et_loaded_model_free(&lm);
+        }
+        if (rc < 0)
+            et_train_result_free(&tr);
+    }
+    if (rc < 0) {
+        et_data_report_destroy(r);
+        et_project_close(p);
+        return cli_fail(c, &err);
+    }
     char *imp_text = et_impulse_to_json(&imp, false);
     if (c->json) {
         json_t *o2 = json_pack(
@@ -137,6 +174,18 @@ int cmd_demo(cli *c, int argc, char **argv)
             imp_text ? json_loads(imp_text, 0, NULL) : NULL, "features", "samples",
             (json_int_t)fs.samples, "computed", (json_int_t)fs.computed, "seconds", fs.seconds,
             "path", fs.path, "explorer", "svg", svg, "png", png);
+        char *vj = et_metrics_to_json(&tr.validation, (const char *const *)tr.labels);
+        char *tj = et_metrics_to_json(&test, (const char *const *)tr.labels);
+        json_object_set_new(o2, "train",
+                            json_pack("{s:I,s:i,s:i,s:f,s:{s:o?,s:n}}", "model_id",
+                                      (json_int_t)tr.model_id, "epochs_run", tr.epochs_run,
+                                      "best_epoch", tr.best_epoch, "seconds", tr.seconds,
+                                      "validation", "float32",
+                                      vj ? json_loads(vj, 0, NULL) : NULL, "int8"));
+        json_object_set_new(o2, "test", json_pack("{s:o?,s:n}", "float32",
+                                                  tj ? json_loads(tj, 0, NULL) : NULL, "int8"));
+        free(vj);
+        free(tj);
         cli_print_json(o2);
     } else {
         printf("edgetrain demo: Fashion-MNIST in %s\n\n", et_project_root(p));
@@ -147,15 +196,24 @@ int cmd_demo(cli *c, int argc, char **argv)
         printf("Features: %lld samples (%lld computed now) in %s\n", (long long)fs.samples,
                (long long)fs.computed, fs.path);
         printf("Feature explorer: %s (open in a browser, hover a dot) and %s\n", svg, png);
-        printf("\nNext steps land with later releases: training (float32 + int8), profiling on "
-               "a\ndevice, and the tuner. Meanwhile, look around:\n"
+        printf("\nModel %lld: %d epoch%s (best %d), %.0fs. Validation accuracy (float32) "
+               "%.2f%%.\n\nTest, float32:\n",
+               (long long)tr.model_id, tr.epochs_run, tr.epochs_run == 1 ? "" : "s",
+               tr.best_epoch, tr.seconds, 100 * tr.validation.accuracy);
+        cli_print_metrics(&test, (const char *const *)tr.labels);
+        printf("\nint8 models, device profiles and the tuner land with later releases. Look "
+               "around:\n"
                "  edgetrain -C %s data list --label Sandal\n"
                "  edgetrain -C %s impulse preview 1 --out preview/\n"
-               "  edgetrain -C %s model summary\n",
-               dir, dir, dir);
+               "  edgetrain -C %s model summary\n"
+               "  edgetrain -C %s train          (the impulse's %d epochs)\n"
+               "  edgetrain -C %s explore --embedding model\n",
+               dir, dir, dir, dir, imp.epochs, dir);
     }
     int status = res.skipped ? 1 : 0;
     free(imp_text);
+    et_metrics_free(&test);
+    et_train_result_free(&tr);
     et_data_report_destroy(r);
     et_project_close(p);
     return status;

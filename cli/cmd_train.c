@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void on_epoch(void *ctx, const et_epoch_stats *s)
+void cli_print_epoch(void *ctx, const et_epoch_stats *s)
 {
     (void)ctx;
     if (et_log_get_level() > ET_LOG_INFO)
@@ -109,7 +109,7 @@ int cmd_train(cli *c, int argc, char **argv)
     if (cli_open(c, &p, &err) < 0)
         return cli_fail(c, &err);
     et_train_result res;
-    et_status rc = et_train(p, &opt, on_epoch, NULL, &res, &err);
+    et_status rc = et_train(p, &opt, cli_print_epoch, NULL, &res, &err);
     et_project_close(p);
     if (rc < 0)
         return cli_fail(c, &err);

@@ -41,7 +41,7 @@ static const cli_command commands[] = {
     {"test", cmd_test, "evaluate a model version on the testing samples",
      "edgetrain test [--model ID] [--float32] [--json]"},
     {"demo", cmd_demo, "the workflow on Fashion-MNIST (Debian dataset-fashion-mnist)",
-     "edgetrain [-C DIR] demo [--dir DIR] [--source DIR] [--json]"},
+     "edgetrain [-C DIR] demo [--dir DIR] [--source DIR] [--epochs N] [--json]"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
