@@ -56,7 +56,8 @@ int cmd_test(cli *c, int argc, char **argv)
     if (rc < 0) {
         status = cli_fail(c, &err);
     } else if (c->json) {
-        cli_print_json(json_pack("{s:I,s:s,s:I,s:o?,s:n}", "model_id", (json_int_t)m.info.id,
+        cli_print_json(json_pack("{s:I,s:I,s:I,s:s,s:I,s:o?,s:n}", "model", (json_int_t)m.info.id,
+                                 "model_id", (json_int_t)m.info.id, "samples", (json_int_t)met.n,
                                  "status", m.info.status, "unknown_labels", (json_int_t)unknown,
                                  "float32", json ? json_loads(json, 0, NULL) : NULL, "int8"));
     } else {

@@ -118,11 +118,13 @@ int cmd_train(cli *c, int argc, char **argv)
         json_t *labels = json_array();
         for (size_t i = 0; i < res.n_labels; i++)
             json_array_append_new(labels, json_string(res.labels[i]));
-        cli_print_json(json_pack("{s:I,s:I,s:i,s:i,s:b,s:f,s:I,s:I,s:o,s:{s:o?,s:n}}", "model_id",
+        cli_print_json(json_pack("{s:I,s:I,s:I,s:i,s:i,s:i,s:b,s:f,s:f,s:I,s:I,s:o,s:{s:o?,s:n}}",
+                                 "model", (json_int_t)res.model_id, "model_id",
                                  (json_int_t)res.model_id, "impulse_version",
-                                 (json_int_t)res.impulse_version, "epochs_run", res.epochs_run,
-                                 "best_epoch", res.best_epoch, "interrupted", res.interrupted,
-                                 "seconds", res.seconds, "train_samples",
+                                 (json_int_t)res.impulse_version, "epochs", res.epochs_run,
+                                 "epochs_run", res.epochs_run, "best_epoch", res.best_epoch,
+                                 "interrupted", res.interrupted, "seconds", res.seconds,
+                                 "samples_per_second", res.samples_per_s, "train_samples",
                                  (json_int_t)res.n_train, "validation_samples",
                                  (json_int_t)res.n_validation, "labels", labels, "validation",
                                  "float32", val ? json_loads(val, 0, NULL) : NULL, "int8"));

@@ -594,7 +594,11 @@ Test(cli, train_then_test, .timeout = 120)
     json_t *j = parse_json(out);
     cr_assert_eq(jint(j, "model_id"), 1);
     cr_assert_eq(jint(j, "epochs_run"), 6);
+    cr_assert_eq(jint(j, "model"), 1);
+    cr_assert_eq(jint(j, "epochs"), 6);
+    cr_assert_gt(json_real_value(json_object_get(j, "samples_per_second")), 0);
     json_t *val = json_object_get(json_object_get(j, "validation"), "float32");
+    cr_assert_eq(json_object_size(json_object_get(val, "f1")), 3, "f1 per label: %s", out);
     cr_assert_gt(json_real_value(json_object_get(val, "accuracy")), 0.9, "%s", out);
     cr_assert(json_is_null(json_object_get(json_object_get(j, "validation"), "int8")));
     cr_assert_eq(json_array_size(json_object_get(j, "labels")), 3);
@@ -604,6 +608,7 @@ Test(cli, train_then_test, .timeout = 120)
     cr_assert_eq(tu_run(&out, NULL, "-C", proj, "test", "--json", NULL), 0);
     j = parse_json(out);
     cr_assert_eq(jint(j, "model_id"), 1);
+    cr_assert_gt(jint(j, "samples"), 0);
     cr_assert_gt(json_real_value(json_object_get(json_object_get(j, "float32"), "accuracy")), 0.9,
                  "%s", out);
     json_decref(j);

@@ -44,7 +44,8 @@ et_status et_metrics_compute(const int32_t *truth, const float *probs, size_t n,
 double et_metrics_agreement(const float *probs_a, const float *probs_b, size_t n, size_t classes);
 
 /* JSON object: {"samples", "accuracy", "loss", "macro_f1", "confusion": [[...]],
- * "classes": [{"label", "precision", "recall", "f1", "support"}], "misclassified": [ids]}.
+ * "f1": {"<label>": f1}, "classes": [{"label", "precision", "recall", "f1", "support"}],
+ * "misclassified": [ids]}.
  * label_names: classes names (borrowed). Returns a malloc'ed string or NULL. */
 char *et_metrics_to_json(const et_metrics *m, const char *const *label_names);
 

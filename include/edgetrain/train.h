@@ -118,6 +118,7 @@ typedef struct et_train_result {
     int epochs_run, best_epoch;
     bool interrupted;           /* Ctrl-C: stopped, the best epoch so far was kept */
     double seconds;
+    double samples_per_s;       /* mean training throughput over the epochs run */
     size_t n_train, n_validation;
     et_metrics validation;      /* float32, best epoch, on the validation split */
     char **labels;              /* class names, in class order */

@@ -93,6 +93,7 @@ double et_metrics_agreement(const float *probs_a, const float *probs_b, size_t n
 char *et_metrics_to_json(const et_metrics *m, const char *const *label_names)
 {
     json_t *confusion = json_array(), *per_class = json_array(), *wrong = json_array();
+    json_t *f1 = json_object();
     for (size_t k = 0; k < m->classes; k++) {
         json_t *row = json_array();
         int64_t support = 0;
@@ -101,6 +102,13 @@ char *et_metrics_to_json(const et_metrics *m, const char *const *label_names)
             support += m->confusion[k * m->classes + j];
         }
         json_array_append_new(confusion, row);
+        char key[32];
+        const char *name = label_names ? label_names[k] : NULL;
+        if (!name) {
+            snprintf(key, sizeof key, "%zu", k);
+            name = key;
+        }
+        json_object_set_new(f1, name, json_real(m->f1[k]));
         json_array_append_new(per_class,
                               json_pack("{s:s,s:f,s:f,s:f,s:I}", "label",
                                         label_names ? label_names[k] : "", "precision",
@@ -109,9 +117,10 @@ char *et_metrics_to_json(const et_metrics *m, const char *const *label_names)
     }
     for (size_t i = 0; i < m->n_wrong; i++)
         json_array_append_new(wrong, json_integer(m->wrong[i]));
-    json_t *o = json_pack("{s:I,s:f,s:f,s:f,s:o,s:o,s:o}", "samples", (json_int_t)m->n,
+    json_t *o = json_pack("{s:I,s:f,s:f,s:f,s:o,s:o,s:o,s:o}", "samples", (json_int_t)m->n,
                           "accuracy", m->accuracy, "loss", m->loss, "macro_f1", m->macro_f1,
-                          "confusion", confusion, "classes", per_class, "misclassified", wrong);
+                          "confusion", confusion, "f1", f1, "classes", per_class,
+                          "misclassified", wrong);
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(o);
     return s;

@@ -322,6 +322,7 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                              .seconds = et_now_s() - e0,
                              .best = m.loss < best_loss};
         et_metrics_free(&m);
+        out->samples_per_s += (es.samples_per_s - out->samples_per_s) / epoch;
         if (es.best) {
             best_loss = es.val_loss;
             out->best_epoch = epoch;
