@@ -99,6 +99,24 @@ et_status et_pad_size(int in, int k, int stride, et_padding padding, int *out, i
 et_status et_window_plan(et_window *win, et_padding padding, const et_dims *in, et_dims *out,
                          et_error *err);
 
+/* The input rows [y0, y1) and columns [x0, x1) under the window of output
+ * pixel (oy, ox), clipped to the input: padding takes no part. Empty when
+ * y0 >= y1 or x0 >= x1. Shared by the pooling kernels. */
+typedef struct et_window_clip {
+    int y0, y1, x0, x1;
+} et_window_clip;
+
+static inline et_window_clip et_window_at(const et_window *win, const et_dims *in, int oy, int ox)
+{
+    et_window_clip c;
+    int ys = oy * win->stride_h - win->pad_top, xs = ox * win->stride_w - win->pad_left;
+    c.y0 = ys < 0 ? 0 : ys;
+    c.x0 = xs < 0 ? 0 : xs;
+    c.y1 = ys + win->k_h > in->h ? in->h : ys + win->k_h;
+    c.x1 = xs + win->k_w > in->w ? in->w : xs + win->k_w;
+    return c;
+}
+
 /* ------------------------------------------------------------------------
  * Conv2d: y[n][oy][ox][oc] = bias[oc] + sum over ky, kx, ic of
  *         x[n][oy*sh - pt + ky][ox*sw - pl + kx][ic] * w[oc][ky][kx][ic]

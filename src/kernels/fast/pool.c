@@ -12,20 +12,7 @@
 
 #include <string.h>
 
-typedef struct clip {
-    int y0, y1, x0, x1;
-} clip;
-
-static clip window_at(const et_window *win, const et_dims *in, int oy, int ox)
-{
-    clip c;
-    int ys = oy * win->stride_h - win->pad_top, xs = ox * win->stride_w - win->pad_left;
-    c.y0 = ys < 0 ? 0 : ys;
-    c.x0 = xs < 0 ? 0 : xs;
-    c.y1 = ys + win->k_h > in->h ? in->h : ys + win->k_h;
-    c.x1 = xs + win->k_w > in->w ? in->w : xs + win->k_w;
-    return c;
-}
+typedef et_window_clip clip;
 
 static int clip_count(const clip *c)
 {
@@ -41,7 +28,7 @@ void et_maxpool_forward_fast(const et_window *win, const et_dims *in, const floa
     for (long r = 0; r < rows; r++) {
         const int n = (int)(r / out->h), oy = (int)(r % out->h);
         for (int ox = 0; ox < out->w; ox++) {
-            clip c = window_at(win, in, oy, ox);
+            clip c = et_window_at(win, in, oy, ox);
             float *restrict yp = y + et_dims_index(out, n, oy, ox, 0);
             if (!clip_count(&c)) {
                 memset(yp, 0, (size_t)ch * sizeof *yp);
@@ -73,7 +60,7 @@ void et_maxpool_backward_fast(const et_window *win, const et_dims *in, const flo
         memset(dxn, 0, in_img * sizeof *dxn);
         for (int oy = 0; oy < out->h; oy++)
             for (int ox = 0; ox < out->w; ox++) {
-                clip c = window_at(win, in, oy, ox);
+                clip c = et_window_at(win, in, oy, ox);
                 if (!clip_count(&c))
                     continue;
                 const float *g = dy + et_dims_index(out, n, oy, ox, 0);
@@ -116,7 +103,7 @@ void et_avgpool_forward_fast(const et_window *win, const et_dims *in, const floa
     for (long r = 0; r < rows; r++) {
         const int n = (int)(r / out->h), oy = (int)(r % out->h);
         for (int ox = 0; ox < out->w; ox++) {
-            clip c = window_at(win, in, oy, ox);
+            clip c = et_window_at(win, in, oy, ox);
             const int count = clip_count(&c);
             float *restrict yp = y + et_dims_index(out, n, oy, ox, 0);
             memset(yp, 0, (size_t)ch * sizeof *yp);
@@ -148,7 +135,7 @@ void et_avgpool_backward_fast(const et_window *win, const et_dims *in, const et_
         memset(dxn, 0, in_img * sizeof *dxn);
         for (int oy = 0; oy < out->h; oy++)
             for (int ox = 0; ox < out->w; ox++) {
-                clip c = window_at(win, in, oy, ox);
+                clip c = et_window_at(win, in, oy, ox);
                 const int count = clip_count(&c);
                 if (!count)
                     continue;

@@ -9,21 +9,7 @@
 
 #include <string.h>
 
-/* A window clipped to the input: rows [y0, y1) and columns [x0, x1). */
-typedef struct clip {
-    int y0, y1, x0, x1;
-} clip;
-
-static clip window_at(const et_window *win, const et_dims *in, int oy, int ox)
-{
-    clip c;
-    int ys = oy * win->stride_h - win->pad_top, xs = ox * win->stride_w - win->pad_left;
-    c.y0 = ys < 0 ? 0 : ys;
-    c.x0 = xs < 0 ? 0 : xs;
-    c.y1 = ys + win->k_h > in->h ? in->h : ys + win->k_h;
-    c.x1 = xs + win->k_w > in->w ? in->w : xs + win->k_w;
-    return c;
-}
+typedef et_window_clip clip;
 
 static int clip_empty(const clip *c)
 {
@@ -50,7 +36,7 @@ void et_maxpool_forward_ref(const et_window *win, const et_dims *in, const float
     for (int n = 0; n < out->n; n++)
         for (int oy = 0; oy < out->h; oy++)
             for (int ox = 0; ox < out->w; ox++) {
-                clip c = window_at(win, in, oy, ox);
+                clip c = et_window_at(win, in, oy, ox);
                 float *yp = y + et_dims_index(out, n, oy, ox, 0);
                 for (int ch = 0; ch < out->c; ch++)
                     yp[ch] = clip_empty(&c) ? 0.0f : x[argmax_at(in, x, n, &c, ch)];
@@ -64,7 +50,7 @@ void et_maxpool_backward_ref(const et_window *win, const et_dims *in, const floa
     for (int n = 0; n < out->n; n++)
         for (int oy = 0; oy < out->h; oy++)
             for (int ox = 0; ox < out->w; ox++) {
-                clip c = window_at(win, in, oy, ox);
+                clip c = et_window_at(win, in, oy, ox);
                 if (clip_empty(&c))
                     continue;
                 const float *g = dy + et_dims_index(out, n, oy, ox, 0);
@@ -79,7 +65,7 @@ void et_avgpool_forward_ref(const et_window *win, const et_dims *in, const float
     for (int n = 0; n < out->n; n++)
         for (int oy = 0; oy < out->h; oy++)
             for (int ox = 0; ox < out->w; ox++) {
-                clip c = window_at(win, in, oy, ox);
+                clip c = et_window_at(win, in, oy, ox);
                 int count = clip_empty(&c) ? 0 : (c.y1 - c.y0) * (c.x1 - c.x0);
                 for (int ch = 0; ch < out->c; ch++) {
                     double acc = 0.0;
@@ -98,7 +84,7 @@ void et_avgpool_backward_ref(const et_window *win, const et_dims *in, const et_d
     for (int n = 0; n < out->n; n++)
         for (int oy = 0; oy < out->h; oy++)
             for (int ox = 0; ox < out->w; ox++) {
-                clip c = window_at(win, in, oy, ox);
+                clip c = et_window_at(win, in, oy, ox);
                 if (clip_empty(&c))
                     continue;
                 double count = (double)(c.y1 - c.y0) * (c.x1 - c.x0);
