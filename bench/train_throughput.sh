@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Training throughput, edgetrain against PyTorch (Debian's python3-torch) in
-# the same run: samples/s at batch 32 on all cores, for the default conv net
-# on 28x28x1 and MobileNetV2 alpha 0.35 on 96x96x1. Prints both and the ratio.
+# Training throughput, edgetrain against PyTorch (Debian's python3-torch) and
+# TensorFlow/Keras (PyPI tensorflow-cpu, in the python3 on PATH) in the same
+# run: samples/s at batch 32 on all cores, for the default conv net on
+# 28x28x1 and MobileNetV2 alpha 0.35 on 96x96x1. Prints all and the ratios.
 #   bench/train_throughput.sh [BUILD_DIR] [STEPS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,13 +13,18 @@ if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
   sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch >/dev/null
 fi
+if ! python3 -c "import tensorflow" 2>/dev/null; then
+  echo "installing the peer: tensorflow-cpu (pip)" >&2
+  python3 -m pip install -q tensorflow-cpu >/dev/null
+fi
 cmake --build "$build" --target bench_train_throughput >/dev/null
-printf "%-6s %8s %14s %14s %8s\n" model batch edgetrain pytorch ratio
+sps() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['samples_per_s'])"; }
+printf "%-6s %6s %11s %11s %11s %9s %9s\n" model batch edgetrain pytorch keras "vs torch" "vs keras"
 for model in conv mnv2; do
   s=$steps; [[ $model == mnv2 ]] && s=$(( steps / 2 > 3 ? steps / 2 : 3 ))
-  ours=$("$build/bench_train_throughput" "$model" 32 "$s")
-  peer=$(/usr/bin/python3 bench/train_throughput_torch.py "$model" 32 "$s")
-  a=$(echo "$ours" | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['samples_per_s'])")
-  b=$(echo "$peer" | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['samples_per_s'])")
-  printf "%-6s %8d %14s %14s %7.2fx\n" "$model" 32 "$a" "$b" "$(/usr/bin/python3 -c "print($a / $b)")"
+  a=$("$build/bench_train_throughput" "$model" 32 "$s" | sps)
+  b=$(/usr/bin/python3 bench/train_throughput_torch.py "$model" 32 "$s" | sps)
+  k=$(python3 bench/train_throughput_keras.py "$model" 32 "$s" 2>/dev/null | sps)
+  printf "%-6s %6d %11s %11s %11s %8.2fx %8.2fx\n" "$model" 32 "$a" "$b" "$k" \
+    "$(/usr/bin/python3 -c "print($a / $b)")" "$(/usr/bin/python3 -c "print($a / $k)")"
 done

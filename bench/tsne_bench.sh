@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The feature explorer against scikit-learn in the same run: t-SNE of the
+# 10,000 Fashion-MNIST test images (PCA to 50 first, 2 threads), wall time and
+# trustworthiness (k = 10, scikit-learn's measure, against the raw pixels).
+#   bench/tsne_bench.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+fm=/usr/share/datasets/fashion-mnist
+if ! /usr/bin/python3 -c "import sklearn" 2>/dev/null; then
+  echo "installing the peer: python3-sklearn" >&2
+  sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-sklearn >/dev/null
+fi
+cmake --build "$build" --target edgetrain >/dev/null
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+et="$build/edgetrain"
+"$et" init "$work/p" >/dev/null
+"$et" -q -C "$work/p" import "$fm" >/dev/null
+"$et" -q -C "$work/p" features >/dev/null
+t0=$(date +%s.%N)
+"$et" -q -C "$work/p" explore --category testing --limit 0 --csv "$work/map.csv" --out "$work/map.svg" >/dev/null
+t1=$(date +%s.%N)
+seconds=$(/usr/bin/python3 -c "print(round($t1 - $t0, 2))")
+/usr/bin/python3 bench/tsne_bench.py "$fm/t10k-images-idx3-ubyte.gz" "$work/map.csv" "$seconds"
