@@ -48,9 +48,12 @@ int cmd_train(cli *c, int argc, char **argv)
         {"optimizer", required_argument, NULL, 'o'},
         {"schedule", required_argument, NULL, 'S'},
         {"label-smoothing", required_argument, NULL, 'l'},
+        {"model", required_argument, NULL, 'm'},
+        {"alpha", required_argument, NULL, 'a'},
         {0},
     };
     et_train_options opt = et_train_defaults();
+    const char *model = NULL, *alpha = NULL;
     bool help = false;
     int o;
     while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -97,6 +100,8 @@ int cmd_train(cli *c, int argc, char **argv)
             if (*end || !(opt.label_smoothing >= 0 && opt.label_smoothing <= 0.5))
                 return cli_usage_error(c, "train", "--label-smoothing '%s': 0..0.5", optarg);
             break;
+        case 'm': model = optarg; break;
+        case 'a': alpha = optarg; break;
         default: return cli_usage_error(c, "train", "unknown option");
         }
     }
@@ -108,6 +113,39 @@ int cmd_train(cli *c, int argc, char **argv)
     et_project *p = NULL;
     if (cli_open(c, &p, &err) < 0)
         return cli_fail(c, &err);
+    /* --model and --alpha change the impulse's learning block (a new impulse
+     * version, as 'impulse set learning.model=... learning.alpha=...' would). */
+    if (model || alpha) {
+        et_impulse imp;
+        int64_t version = 0;
+        char a1[128], a2[128];
+        snprintf(a1, sizeof a1, "learning.model=%s", model ? model : "");
+        snprintf(a2, sizeof a2, "learning.alpha=%s", alpha ? alpha : "");
+        et_status rc = et_impulse_current_stored(p, &imp, &version, "default for the data", &err);
+        if (rc == ET_OK && model)
+            rc = et_impulse_set(&imp, a1, &err);
+        if (rc == ET_OK && alpha)
+            rc = et_impulse_set(&imp, a2, &err);
+        if (rc == ET_OK)
+            rc = et_impulse_validate(&imp, &err);
+        char note[300];
+        snprintf(note, sizeof note, "train%s%s%s%s", model ? " --model " : "", model ? model : "",
+                 alpha ? " --alpha " : "", alpha ? alpha : "");
+        et_impulse cur;
+        int64_t cur_version = 0;
+        if (rc == ET_OK)
+            rc = et_impulse_current(p, &cur, &cur_version, &err);
+        char *x = rc == ET_OK ? et_impulse_to_json(&imp, false) : NULL;
+        char *y = rc == ET_OK ? et_impulse_to_json(&cur, false) : NULL;
+        if (rc == ET_OK && (!x || !y || strcmp(x, y)))
+            rc = et_impulse_save_version(p, &imp, note, &version, &err);
+        free(x);
+        free(y);
+        if (rc < 0) {
+            et_project_close(p);
+            return cli_fail(c, &err);
+        }
+    }
     et_train_result res;
     et_status rc = et_train(p, &opt, cli_print_epoch, NULL, &res, &err);
     et_project_close(p);

@@ -35,7 +35,8 @@ static const cli_command commands[] = {
     {"model", cmd_model, "the layers, shapes, parameters and MACs of the impulse's model",
      "edgetrain model [summary] [--json]"},
     {"train", cmd_train, "train the impulse's model; stores a model version",
-     "edgetrain train [--epochs N] [--batch-size N] [--learning-rate X] [--early-stopping N]\n"
+     "edgetrain train [--model conv|mobilenetv1|mobilenetv2] [--alpha A] [--epochs N]\n"
+     "                [--batch-size N] [--learning-rate X] [--early-stopping N]\n"
      "                [--optimizer adam|sgd] [--schedule constant|cosine]\n"
      "                [--label-smoothing X] [--json]"},
     {"test", cmd_test, "evaluate a model version on the testing samples",

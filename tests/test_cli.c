@@ -716,3 +716,36 @@ Test(cli, ctrl_c_keeps_the_best_epoch, .timeout = 120)
     json_decref(j);
     free(out);
 }
+
+Test(cli, train_settings_are_checked_before_any_work)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = separable_project(dir, 10);
+    char *err = NULL;
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--batch-size", "500", NULL), 2);
+    cr_assert(strstr(err, "batch size 500") && strstr(err, "at most"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--learning-rate", "-1", NULL), 2);
+    cr_assert(strstr(err, "--learning-rate"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--model", "resnet", NULL), 2);
+    cr_assert(strstr(err, "learning.model") && strstr(err, "resnet") && strstr(err, "mobilenetv2"),
+              "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--model", "mobilenetv2", "--alpha",
+                        "0.3", NULL),
+                 2);
+    cr_assert(strstr(err, "0.35"), "the allowed alphas are named: %s", err);
+    free(err);
+    /* 12x12 pictures are too small for MobileNet (32..224 px). */
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--model", "mobilenetv1", NULL), 2);
+    cr_assert(strstr(err, "32..224"), "%s", err);
+    free(err);
+    char *out = NULL;
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "impulse", "history", "--json", NULL), 0);
+    json_t *j = parse_json(out);
+    cr_assert_eq(json_array_size(json_object_get(j, "versions")), 1,
+                 "refused settings store no impulse version: %s", out);
+    json_decref(j);
+    free(out);
+}

@@ -221,6 +221,11 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
         rc = et_error_set(err, ET_EINVAL,
                           "%zu training and %zu validation samples: import more training samples",
                           t.n_train, t.n_val);
+    if (rc == ET_OK && (size_t)batch > t.n_train)
+        rc = et_error_set(err, ET_EINVAL,
+                          "batch size %d is larger than the %zu training samples (after the "
+                          "validation split); use --batch-size or learning.batch_size of at most %zu",
+                          batch, t.n_train, t.n_train);
     if (rc == ET_OK)
         rc = et_model_create_from_impulse(&imp, (int)t.classes, t.c, &model, err);
     int max_batch = batch > 64 ? batch : 64;
