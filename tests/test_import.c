@@ -520,3 +520,23 @@ Test(import, killed_midway_leaves_all_or_nothing, .timeout = 100)
     cr_assert_eq(tu_count(p, NULL, ET_CATEGORY_NONE), n);
     et_project_close(p);
 }
+
+Test(import, symbolic_link_loops_are_named_not_followed)
+{
+    const char *dir = tu_tmpdir();
+    tu_image(tu_path(dir, "in/cat/a.png"), "png", 8, 8, 3, 1);
+    tu_image(tu_path(dir, "elsewhere/b.png"), "png", 8, 8, 3, 2);
+    cr_assert_eq(symlink("..", tu_path(dir, "in/cat/loop")), 0);
+    /* A link to a folder outside the tree is a class folder like any other. */
+    cr_assert_eq(symlink(tu_path(dir, "elsewhere"), tu_path(dir, "in/dog")), 0);
+    et_project *p = new_project(dir);
+    seen s = {0};
+    et_import_result res;
+    et_error err = {0};
+    cr_assert_eq(import1(p, tu_path(dir, "in"), NULL, &s, &res, &err), ET_EPROBLEMS);
+    cr_assert_eq(res.imported, 2);
+    cr_assert_eq(res.skipped, 1);
+    cr_assert_str_eq(kind_of(&s, "cat/loop"), "unreadable");
+    cr_assert_eq(tu_count(p, "dog", ET_CATEGORY_NONE), 1);
+    et_project_close(p);
+}

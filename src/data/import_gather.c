@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define MAX_DEPTH 32
 
@@ -317,6 +318,20 @@ static et_status gather_csv(import_job *job, const char *csv_path, et_error *err
 
 static int skip_hidden(const struct dirent *d) { return d->d_name[0] != '.'; }
 
+/* True when child (a folder, maybe reached through a symbolic link) is dir
+ * itself or one of its ancestors: walking it would never end. */
+static bool link_loops(const char *dir, const char *child)
+{
+    struct stat st;
+    if (lstat(child, &st) != 0 || !S_ISLNK(st.st_mode))
+        return false;
+    char d[PATH_MAX], c[PATH_MAX];
+    if (!realpath(dir, d) || !realpath(child, c))
+        return false;
+    size_t n = strlen(c);
+    return !strncmp(d, c, n) && (d[n] == '\0' || d[n] == '/' || n == 1);
+}
+
 /* Labels and categories from folders: a file's own folder is its label,
  * unless that folder is named exactly train/training/test/testing; folders
  * further up named train.../test... set the category, and the innermost
@@ -360,7 +375,10 @@ static et_status walk(import_job *job, const char *dir, int depth, const char *p
             rc = et_error_set(err, ET_ENOMEM, "out of memory");
             break;
         }
-        if (et_is_dir(child)) {
+        if (et_is_dir(child) && link_loops(dir, child)) {
+            rc = add_problem(job, path, "unreadable",
+                             "symbolic link to a folder that contains it (a loop); skipped", err);
+        } else if (et_is_dir(child)) {
             if (depth >= MAX_DEPTH)
                 rc = add_problem(job, path, "unreadable", "folders nested too deep", err);
             else
