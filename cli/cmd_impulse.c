@@ -271,7 +271,9 @@ int cmd_impulse(cli *c, int argc, char **argv)
     /* Sub-commands take positional words; --json and --help are handled here. */
     int n = 0;
     char *args[64];
-    for (int i = 1; i < argc && n < 63; i++) {
+    if (argc > 64)
+        return cli_usage_error(c, "impulse", "at most 63 arguments at once (%d given)", argc - 1);
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             c->json = true;
             et_progress_set_enabled(false);
