@@ -198,12 +198,11 @@ static et_status resolve(et_project *p, import_job *job, et_error *err)
  * with the smallest pixel hashes go to testing: the split depends only on
  * the images, not on file names or import order.
  */
-static const import_item *g_sort_items; /* qsort has no context argument */
-
-static int by_label_then_hash(const void *a, const void *b)
+static int by_label_then_hash(const void *a, const void *b, void *ctx)
 {
-    const import_item *x = &g_sort_items[*(const size_t *)a];
-    const import_item *y = &g_sort_items[*(const size_t *)b];
+    const import_item *items = ctx;
+    const import_item *x = &items[*(const size_t *)a];
+    const import_item *y = &items[*(const size_t *)b];
     int c = strcmp(x->label, y->label);
     return c ? c : memcmp(x->pixel_hash, y->pixel_hash, 64);
 }
@@ -217,8 +216,7 @@ static et_status split(et_project *p, import_job *job, et_error *err)
     for (size_t i = 0; i < job->n_items; i++)
         if (job->items[i].state == ITEM_NEW && job->items[i].category == ET_CATEGORY_NONE)
             order[n++] = i;
-    g_sort_items = job->items;
-    qsort(order, n, sizeof *order, by_label_then_hash);
+    qsort_r(order, n, sizeof *order, by_label_then_hash, job->items);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(p->db,
                            "SELECT COUNT(*), COALESCE(SUM(category = 'testing'), 0)"

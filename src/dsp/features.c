@@ -367,14 +367,14 @@ static et_status load_pixels(et_project *p, const idx_cache *c, const row_src *r
     return rc;
 }
 
-/* Old row for a hash, or -1. old_order holds the old rows sorted by hash. */
-static const uint8_t *g_old_hashes; /* qsort/bsearch have no context argument */
-
-static int cmp_old_row(const void *a, const void *b)
+/* Orders old rows by their pixel hash (ctx: the old set's hashes). */
+static int cmp_old_row(const void *a, const void *b, void *ctx)
 {
-    return memcmp(g_old_hashes + 32 * *(const size_t *)a, g_old_hashes + 32 * *(const size_t *)b,
-                  32);
+    const uint8_t *hashes = ctx;
+    return memcmp(hashes + 32 * *(const size_t *)a, hashes + 32 * *(const size_t *)b, 32);
 }
+
+/* Old row for a hash, or -1. order holds the old rows sorted by hash. */
 
 static int64_t find_old(const et_features *old, const size_t *order, const uint8_t hash[32])
 {
@@ -668,8 +668,7 @@ et_status et_features_update(et_project *p, const et_impulse *imp, int64_t impul
         } else {
             for (size_t i = 0; i < old->rows; i++)
                 order[i] = i;
-            g_old_hashes = old->hashes;
-            qsort(order, old->rows, sizeof *order, cmp_old_row);
+            qsort_r(order, old->rows, sizeof *order, cmp_old_row, (void *)old->hashes);
         }
     }
     b.old = old;
