@@ -375,7 +375,6 @@ static int cmp_old_row(const void *a, const void *b, void *ctx)
 }
 
 /* Old row for a hash, or -1. order holds the old rows sorted by hash. */
-
 static int64_t find_old(const et_features *old, const size_t *order, const uint8_t hash[32])
 {
     size_t lo = 0, hi = old ? old->rows : 0;
