@@ -4,6 +4,7 @@
 
 #include "edgetrain/dsp.h"
 
+#include "core/rng.h"
 #include "store/store_internal.h"
 
 #include <math.h>
@@ -27,14 +28,6 @@ void et_explore_result_free(et_explore_result *r)
     free(r->points);
     r->points = NULL;
     et_arena_free(&r->arena);
-}
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 static int cmp_size(const void *a, const void *b)
@@ -111,7 +104,7 @@ static size_t *select_rows(const et_features *f, const et_explore_options *opt, 
             continue;
         size_t want = quota[l];
         for (size_t i = 0; i < want; i++) { /* partial Fisher-Yates */
-            size_t j = i + (size_t)(splitmix64(&state) % (g - i));
+            size_t j = i + (size_t)(et_splitmix64(&state) % (g - i));
             size_t t = group[i];
             group[i] = group[j];
             group[j] = t;

@@ -20,6 +20,9 @@
  */
 #include "edgetrain/explore.h"
 
+#include "core/rng.h"
+#include "explore/explore_internal.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,22 +39,6 @@ et_pca_options et_pca_defaults(void)
 {
     et_pca_options o = {.components = 2, .seed = 1};
     return o;
-}
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Standard normal by Box-Muller; uniform in (0, 1) so log() is finite. */
-static double gauss(uint64_t *s)
-{
-    double u1 = ((double)(splitmix64(s) >> 11) + 0.5) * 0x1p-53;
-    double u2 = ((double)(splitmix64(s) >> 11) + 0.5) * 0x1p-53;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
 static size_t min_sz(size_t a, size_t b)
@@ -244,7 +231,7 @@ static void orthonormalize(float *a, size_t rows, size_t l, double *partial, dou
 }
 
 /* The first row (with its column) holding a NaN or infinity, or n when none. */
-static size_t first_nonfinite(const float *x, size_t n, size_t d, size_t *col)
+size_t et_explore_first_nonfinite(const float *x, size_t n, size_t d, size_t *col)
 {
     size_t bad = n;
 #pragma omp parallel for schedule(static) reduction(min : bad)
@@ -284,7 +271,7 @@ et_status et_pca(const float *x, size_t n, size_t d, const et_pca_options *opt, 
                             "no more than the %zu features)",
                             k, kmax, ET_PCA_MAX_COMPONENTS, d);
     size_t col;
-    size_t bad = first_nonfinite(x, n, d, &col);
+    size_t bad = et_explore_first_nonfinite(x, n, d, &col);
     if (bad < n)
         return et_error_set(err, ET_EINVAL,
                             "PCA: sample %zu (row %zu of the features) holds %s in column %zu; "
@@ -313,7 +300,7 @@ et_status et_pca(const float *x, size_t n, size_t d, const et_pca_options *opt, 
     column_means(x, n, d, mu);
     uint64_t s = o.seed;
     for (size_t i = 0; i < d * l; i++)
-        w[i] = (float)gauss(&s);
+        w[i] = (float)et_rng_gauss(&s);
 
     mul_xw(x, mu, n, d, w, l, q);
     orthonormalize(q, n, l, partial, g, u);

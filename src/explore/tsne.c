@@ -18,6 +18,9 @@
  */
 #include "edgetrain/explore.h"
 
+#include "core/rng.h"
+#include "explore/explore_internal.h"
+
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -41,21 +44,6 @@ et_tsne_options et_tsne_defaults(void)
     et_tsne_options o = {
         .perplexity = 30, .theta = 0.5, .iterations = 1000, .learning_rate = 0, .seed = 1};
     return o;
-}
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static double gauss(uint64_t *s)
-{
-    double u1 = ((double)(splitmix64(s) >> 11) + 0.5) * 0x1p-53;
-    double u2 = ((double)(splitmix64(s) >> 11) + 0.5) * 0x1p-53;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
 /* ------------------------------------------------------------------------
@@ -496,25 +484,6 @@ static int sign(double v)
 {
     return (v > 0) - (v < 0);
 }
-static size_t first_nonfinite(const float *x, size_t n, size_t d, size_t *col)
-{
-    size_t bad = n;
-#pragma omp parallel for schedule(static) reduction(min : bad)
-    for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) {
-        const float *xr = x + (size_t)i * d;
-        for (size_t j = 0; j < d; j++)
-            if (!isfinite(xr[j])) {
-                if ((size_t)i < bad)
-                    bad = (size_t)i;
-                break;
-            }
-    }
-    *col = 0;
-    if (bad < n)
-        while (isfinite(x[bad * d + *col]))
-            (*col)++;
-    return bad;
-}
 
 static et_status check(const float *x, size_t n, size_t d, const et_tsne_options *o, float *out,
                        et_error *err)
@@ -549,7 +518,7 @@ static et_status check(const float *x, size_t n, size_t d, const et_tsne_options
                             "t-SNE learning rate must be positive (or 0 for automatic), got %g",
                             o->learning_rate);
     size_t col;
-    size_t bad = first_nonfinite(x, n, d, &col);
+    size_t bad = et_explore_first_nonfinite(x, n, d, &col);
     if (bad < n)
         return et_error_set(err, ET_EINVAL,
                             "t-SNE: sample %zu (row %zu of the features) holds %s in column %zu; "
@@ -599,7 +568,7 @@ et_status et_tsne(const float *x, size_t n, size_t d, const et_tsne_options *opt
 
     uint64_t s = o.seed;
     for (size_t i = 0; i < 2 * n; i++) {
-        y[i] = 1e-4 * gauss(&s);
+        y[i] = 1e-4 * et_rng_gauss(&s);
         gains[i] = 1;
     }
     /* For small maps a step takes microseconds and three thread synchronisations per

@@ -5,6 +5,8 @@
 
 #include "edgetrain/dsp.h"
 
+#include "core/rng.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,21 +28,10 @@ void et_train_result_free(et_train_result *r)
     memset(r, 0, sizeof *r);
 }
 
-/* splitmix64: a small, well-mixed generator for shuffles and augmentation. */
-static uint64_t next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double next_unit(uint64_t *s) { return (double)(next_u64(s) >> 11) * 0x1.0p-53; }
-
 static void shuffle(size_t *a, size_t n, uint64_t *s)
 {
     for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)(next_u64(s) % i);
+        size_t j = (size_t)(et_splitmix64(s) % i);
         size_t t = a[i - 1];
         a[i - 1] = a[j];
         a[j] = t;
@@ -87,11 +78,11 @@ static et_status split_rows(const et_features *f, double share, uint64_t seed, s
  * brightness +-0.2 (image block features are in 0..1 and stay there). */
 static void augment(float *dst, const float *src, int h, int w, int c, bool clamp, uint64_t *s)
 {
-    bool flip = next_unit(s) < 0.5;
-    double zoom = 1.0 + 0.2 * next_unit(s);
+    bool flip = et_rng_unit(s) < 0.5;
+    double zoom = 1.0 + 0.2 * et_rng_unit(s);
     double ch = h / zoom, cw = w / zoom;
-    double y0 = (h - ch) * next_unit(s), x0 = (w - cw) * next_unit(s);
-    float bright = (float)(0.4 * next_unit(s) - 0.2);
+    double y0 = (h - ch) * et_rng_unit(s), x0 = (w - cw) * et_rng_unit(s);
+    float bright = (float)(0.4 * et_rng_unit(s) - 0.2);
     for (int y = 0; y < h; y++) {
         double sy = y0 + (y + 0.5) * ch / h - 0.5;
         int ya = (int)floor(sy);
