@@ -84,6 +84,8 @@ int cli_open_sample(cli *c, const char *cmd, const char *id_arg, et_project **p,
 void cli_print_epoch(void *ctx, const et_epoch_stats *s);
 
 /* Metrics (accuracy, confusion matrix, per-class figures) as text on stdout. */
+/* float32 vs int8 accuracy and agreement, one line. */
+void cli_print_precision_summary(const et_metrics *f32, const et_metrics *q8, double agreement);
 void cli_print_metrics(const et_metrics *m, const char *const *labels);
 
 /* JSON for the data report (the object `data --json` prints). */

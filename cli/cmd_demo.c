@@ -141,19 +141,21 @@ int cmd_demo(cli *c, int argc, char **argv)
     to.epochs = epochs;
     et_train_result tr;
     et_loaded_model lm;
-    et_metrics test = {0};
-    size_t unknown = 0;
+    et_eval_result test = {0};
     et_log_info("Training %s for %d epoch%s (edgetrain train runs the impulse's %d)",
                 et_model_name(imp.model), epochs, epochs == 1 ? "" : "s", imp.epochs);
     rc = et_train(p, &to, cli_print_epoch, NULL, &tr, &err);
     if (rc == ET_OK) {
         rc = et_model_store_load(p, tr.model_id, &lm, &err);
         if (rc == ET_OK) {
-            rc = et_evaluate(p, &lm, ET_TESTING, &test, &unknown, &err);
-            char *tj = rc == ET_OK ? et_metrics_to_json(&test, (const char *const *)lm.labels) : NULL;
+            rc = et_evaluate(p, &lm, ET_TESTING, true, true, &test, &err);
+            const char *const *ln = (const char *const *)lm.labels;
+            char *tj = rc == ET_OK ? et_metrics_to_json(&test.float32, ln) : NULL;
+            char *tq = rc == ET_OK && test.has_int8 ? et_metrics_to_json(&test.int8, ln) : NULL;
             if (tj)
-                et_model_store_set_test(p, tr.model_id, tj, NULL);
+                et_model_store_set_test(p, tr.model_id, tj, tq, NULL);
             free(tj);
+            free(tq);
             et_loaded_model_free(&lm);
         }
         if (rc < 0)
@@ -174,18 +176,27 @@ int cmd_demo(cli *c, int argc, char **argv)
             imp_text ? json_loads(imp_text, 0, NULL) : NULL, "features", "samples",
             (json_int_t)fs.samples, "computed", (json_int_t)fs.computed, "seconds", fs.seconds,
             "path", fs.path, "explorer", "svg", svg, "png", png);
-        char *vj = et_metrics_to_json(&tr.validation, (const char *const *)tr.labels);
-        char *tj = et_metrics_to_json(&test, (const char *const *)tr.labels);
+        const char *const *ln = (const char *const *)tr.labels;
+        char *vj = et_metrics_to_json(&tr.validation, ln);
+        char *vq = tr.has_int8 ? et_metrics_to_json(&tr.validation_int8, ln) : NULL;
+        char *tj = et_metrics_to_json(&test.float32, ln);
+        char *tq = test.has_int8 ? et_metrics_to_json(&test.int8, ln) : NULL;
         json_object_set_new(o2, "train",
-                            json_pack("{s:I,s:i,s:i,s:f,s:{s:o?,s:n}}", "model_id",
+                            json_pack("{s:I,s:i,s:i,s:f,s:{s:o?,s:o?}}", "model_id",
                                       (json_int_t)tr.model_id, "epochs_run", tr.epochs_run,
                                       "best_epoch", tr.best_epoch, "seconds", tr.seconds,
                                       "validation", "float32",
-                                      vj ? json_loads(vj, 0, NULL) : NULL, "int8"));
-        json_object_set_new(o2, "test", json_pack("{s:o?,s:n}", "float32",
-                                                  tj ? json_loads(tj, 0, NULL) : NULL, "int8"));
+                                      vj ? json_loads(vj, 0, NULL) : NULL, "int8",
+                                      vq ? json_loads(vq, 0, NULL) : NULL));
+        json_object_set_new(o2, "test",
+                            json_pack("{s:o?,s:o?,s:o}", "float32",
+                                      tj ? json_loads(tj, 0, NULL) : NULL, "int8",
+                                      tq ? json_loads(tq, 0, NULL) : NULL, "agreement",
+                                      test.has_int8 ? json_real(test.agreement) : json_null()));
         free(vj);
+        free(vq);
         free(tj);
+        free(tq);
         cli_print_json(o2);
     } else {
         printf("edgetrain demo: Fashion-MNIST in %s\n\n", et_project_root(p));
@@ -200,9 +211,18 @@ int cmd_demo(cli *c, int argc, char **argv)
                "%.2f%%.\n\nTest, float32:\n",
                (long long)tr.model_id, tr.epochs_run, tr.epochs_run == 1 ? "" : "s",
                tr.best_epoch, tr.seconds, 100 * tr.validation.accuracy);
-        cli_print_metrics(&test, (const char *const *)tr.labels);
-        printf("\nint8 models, device profiles and the tuner land with later releases. Look "
-               "around:\n"
+        cli_print_metrics(&test.float32, (const char *const *)tr.labels);
+        if (test.has_int8) {
+            printf("\nTest, int8 (computed by the runtime a device runs, model %zu bytes, "
+                   "arena %zu bytes):\n",
+                   tr.plan_int8.size, tr.plan_int8.arena_size);
+            cli_print_metrics(&test.int8, (const char *const *)tr.labels);
+            printf("\n");
+            cli_print_precision_summary(&test.float32, &test.int8, test.agreement);
+        } else {
+            printf("\nint8: %s\n", tr.quant_error);
+        }
+        printf("\nDevice profiles and the tuner land with later releases. Look around:\n"
                "  edgetrain -C %s data list --label Sandal\n"
                "  edgetrain -C %s impulse preview 1 --out preview/\n"
                "  edgetrain -C %s model summary\n"
@@ -212,7 +232,7 @@ int cmd_demo(cli *c, int argc, char **argv)
     }
     int status = res.skipped ? 1 : 0;
     free(imp_text);
-    et_metrics_free(&test);
+    et_eval_result_free(&test);
     et_train_result_free(&tr);
     et_data_report_destroy(r);
     et_project_close(p);

@@ -37,6 +37,14 @@ void cli_print_metrics(const et_metrics *m, const char *const *labels)
     }
 }
 
+/* One line comparing float32 and int8 accuracy on the same samples. */
+void cli_print_precision_summary(const et_metrics *f32, const et_metrics *q8, double agreement)
+{
+    printf("  float32 %.2f%%   int8 %.2f%%   (%+.2f points)   predictions agree on %.2f%%\n",
+           100 * f32->accuracy, 100 * q8->accuracy, 100 * (q8->accuracy - f32->accuracy),
+           100 * agreement);
+}
+
 int cmd_train(cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -50,6 +58,9 @@ int cmd_train(cli *c, int argc, char **argv)
         {"label-smoothing", required_argument, NULL, 'l'},
         {"model", required_argument, NULL, 'm'},
         {"alpha", required_argument, NULL, 'a'},
+        {"no-int8", no_argument, NULL, 'N'},
+        {"calibration", required_argument, NULL, 'C'},
+        {"int8-max-drop", required_argument, NULL, 'D'},
         {0},
     };
     et_train_options opt = et_train_defaults();
@@ -102,6 +113,22 @@ int cmd_train(cli *c, int argc, char **argv)
             break;
         case 'm': model = optarg; break;
         case 'a': alpha = optarg; break;
+        case 'N': opt.skip_int8 = true; break;
+        case 'C':
+            if (!strcmp(optarg, "minmax"))
+                opt.quant.calibration = ET_CALIBRATION_MINMAX;
+            else if (!strcmp(optarg, "mse"))
+                opt.quant.calibration = ET_CALIBRATION_MSE;
+            else
+                return cli_usage_error(c, "train", "--calibration '%s': minmax or mse", optarg);
+            opt.quant_auto = false; /* the user chose */
+            break;
+        case 'D':
+            opt.int8_max_drop = strtod(optarg, &end) / 100.0;
+            if (*end || !(opt.int8_max_drop >= 0 && opt.int8_max_drop <= 1))
+                return cli_usage_error(c, "train", "--int8-max-drop '%s': accuracy points, 0..100",
+                                       optarg);
+            break;
         default: return cli_usage_error(c, "train", "unknown option");
         }
     }
@@ -153,20 +180,38 @@ int cmd_train(cli *c, int argc, char **argv)
         return cli_fail(c, &err);
     if (c->json) {
         char *val = et_metrics_to_json(&res.validation, (const char *const *)res.labels);
+        char *val8 = res.has_int8 ? et_metrics_to_json(&res.validation_int8,
+                                                       (const char *const *)res.labels)
+                                  : NULL;
         json_t *labels = json_array();
         for (size_t i = 0; i < res.n_labels; i++)
             json_array_append_new(labels, json_string(res.labels[i]));
-        cli_print_json(json_pack("{s:I,s:I,s:I,s:i,s:i,s:i,s:b,s:f,s:f,s:I,s:I,s:o,s:{s:o?,s:n}}",
-                                 "model", (json_int_t)res.model_id, "model_id",
-                                 (json_int_t)res.model_id, "impulse_version",
-                                 (json_int_t)res.impulse_version, "epochs", res.epochs_run,
-                                 "epochs_run", res.epochs_run, "best_epoch", res.best_epoch,
-                                 "interrupted", res.interrupted, "seconds", res.seconds,
-                                 "samples_per_second", res.samples_per_s, "train_samples",
-                                 (json_int_t)res.n_train, "validation_samples",
-                                 (json_int_t)res.n_validation, "labels", labels, "validation",
-                                 "float32", val ? json_loads(val, 0, NULL) : NULL, "int8"));
+        json_t *quant = json_null();
+        if (res.has_int8)
+            quant = json_pack("{s:s,s:b,s:I,s:f,s:{s:I,s:I},s:{s:I,s:I}}", "calibration",
+                              res.quant_path, "fallback", res.quant_fallback,
+                              "calibration_samples", (json_int_t)res.calibration_samples,
+                              "agreement", res.agreement, "int8_plan", "bytes",
+                              (json_int_t)res.plan_int8.size, "arena_bytes",
+                              (json_int_t)res.plan_int8.arena_size, "float32_plan", "bytes",
+                              (json_int_t)res.plan_float32.size, "arena_bytes",
+                              (json_int_t)res.plan_float32.arena_size);
+        json_t *out = json_pack("{s:I,s:I,s:I,s:i,s:i,s:i,s:b,s:f,s:f,s:I,s:I,s:o,s:{s:o?,s:o?},"
+                                "s:o,s:s?}",
+                                "model", (json_int_t)res.model_id, "model_id",
+                                (json_int_t)res.model_id, "impulse_version",
+                                (json_int_t)res.impulse_version, "epochs", res.epochs_run,
+                                "epochs_run", res.epochs_run, "best_epoch", res.best_epoch,
+                                "interrupted", res.interrupted, "seconds", res.seconds,
+                                "samples_per_second", res.samples_per_s, "train_samples",
+                                (json_int_t)res.n_train, "validation_samples",
+                                (json_int_t)res.n_validation, "labels", labels, "validation",
+                                "float32", val ? json_loads(val, 0, NULL) : NULL, "int8",
+                                val8 ? json_loads(val8, 0, NULL) : NULL, "quantization", quant,
+                                "int8_error", res.quant_error[0] ? res.quant_error : NULL);
+        cli_print_json(out);
         free(val);
+        free(val8);
     } else {
         printf("Model %lld (impulse version %lld): best epoch %d of %d%s, %.1fs, %zu training "
                "and %zu validation samples.\n\nValidation, float32:\n",
@@ -174,8 +219,20 @@ int cmd_train(cli *c, int argc, char **argv)
                res.epochs_run, res.interrupted ? " (interrupted: the best epoch so far was kept)" : "",
                res.seconds, res.n_train, res.n_validation);
         cli_print_metrics(&res.validation, (const char *const *)res.labels);
-        printf("\nint8: not available yet (quantization is the next milestone).\n"
-               "Next: edgetrain test   (the testing samples)\n");
+        if (res.has_int8) {
+            printf("\nValidation, int8 (computed by the runtime that runs on the device):\n");
+            cli_print_metrics(&res.validation_int8, (const char *const *)res.labels);
+            printf("\n");
+            cli_print_precision_summary(&res.validation, &res.validation_int8, res.agreement);
+            printf("  int8 calibration: %s on %zu validation samples%s; model %zu bytes, "
+                   "arena %zu bytes\n",
+                   res.quant_path, res.calibration_samples,
+                   res.quant_fallback ? " (min/max lost too much, MSE clipping was tried)" : "",
+                   res.plan_int8.size, res.plan_int8.arena_size);
+        } else {
+            printf("\nint8: %s\n", res.quant_error[0] ? res.quant_error : "not made (--no-int8)");
+        }
+        printf("\nNext: edgetrain test   (the testing samples, float32 and int8)\n");
     }
     int status = res.interrupted ? 130 : 0;
     et_train_result_free(&res);

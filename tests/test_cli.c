@@ -600,7 +600,18 @@ Test(cli, train_then_test, .timeout = 120)
     json_t *val = json_object_get(json_object_get(j, "validation"), "float32");
     cr_assert_eq(json_object_size(json_object_get(val, "f1")), 3, "f1 per label: %s", out);
     cr_assert_gt(json_real_value(json_object_get(val, "accuracy")), 0.9, "%s", out);
-    cr_assert(json_is_null(json_object_get(json_object_get(j, "validation"), "int8")));
+    /* The int8 model, run by the runtime, on the same validation samples. */
+    json_t *val8 = json_object_get(json_object_get(j, "validation"), "int8");
+    double acc = json_real_value(json_object_get(val, "accuracy"));
+    double acc8 = json_real_value(json_object_get(val8, "accuracy"));
+    cr_assert_geq(acc8, acc - 0.05, "int8 lost too much: %s", out);
+    cr_assert_eq(jint(val8, "samples"), jint(val, "samples"));
+    json_t *quant = json_object_get(j, "quantization");
+    cr_assert_gt(json_real_value(json_object_get(quant, "agreement")), 0.9, "%s", out);
+    cr_assert_gt(jint(json_object_get(quant, "int8_plan"), "arena_bytes"), 0);
+    cr_assert_lt(jint(json_object_get(quant, "int8_plan"), "bytes"),
+                 jint(json_object_get(quant, "float32_plan"), "bytes"), "int8 is smaller");
+    cr_assert(json_is_null(json_object_get(j, "int8_error")));
     cr_assert_eq(json_array_size(json_object_get(j, "labels")), 3);
     json_decref(j);
     free(out);
@@ -611,6 +622,16 @@ Test(cli, train_then_test, .timeout = 120)
     cr_assert_gt(jint(j, "samples"), 0);
     cr_assert_gt(json_real_value(json_object_get(json_object_get(j, "float32"), "accuracy")), 0.9,
                  "%s", out);
+    cr_assert_gt(json_real_value(json_object_get(json_object_get(j, "int8"), "accuracy")), 0.85,
+                 "%s", out);
+    cr_assert_gt(json_real_value(json_object_get(j, "agreement")), 0.85, "%s", out);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "test", "--int8", "--json", NULL), 0);
+    j = parse_json(out);
+    cr_assert(json_is_null(json_object_get(j, "float32")), "--int8 alone: %s", out);
+    cr_assert(json_is_object(json_object_get(j, "int8")), "%s", out);
+    cr_assert(json_is_null(json_object_get(j, "agreement")));
     json_decref(j);
     free(out);
     /* Same impulse, data and seed: the same model, bit for bit. */
@@ -624,6 +645,14 @@ Test(cli, train_then_test, .timeout = 120)
     cr_assert_arr_eq(wa, wb, na, "two trainings with one seed differ");
     free(wa);
     free(wb);
+    snprintf(a, sizeof a, "%s/models/1/model_int8.etrt", proj);
+    snprintf(b, sizeof b, "%s/models/2/model_int8.etrt", proj);
+    wa = tu_read(a, &na);
+    wb = tu_read(b, &nb);
+    cr_assert(na > 0 && na == nb);
+    cr_assert_arr_eq(wa, wb, na, "two conversions of one model differ");
+    free(wa);
+    free(wb);
     /* The explorer on the model's penultimate layer (the conv net's flatten: 6x6x8). */
     cr_assert_eq(tu_run(&out, NULL, "-C", proj, "explore", "--embedding", "model", "--iterations",
                         "250", "--out", tu_path(dir, "emb.svg"), "--json", NULL),
@@ -635,7 +664,22 @@ Test(cli, train_then_test, .timeout = 120)
     free(out);
     cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--epochs", "0", NULL), 2);
     free(err);
-    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "test", "--int8", NULL), 2);
+    /* Without int8: the float model alone; asking for int8 then says why there is none. */
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "train", "--epochs", "1", "--no-int8", "--json",
+                        NULL),
+                 0);
+    j = parse_json(out);
+    cr_assert(json_is_null(json_object_get(json_object_get(j, "validation"), "int8")));
+    int64_t plain = jint(j, "model_id");
+    json_decref(j);
+    free(out);
+    char idtext[32];
+    snprintf(idtext, sizeof idtext, "%lld", (long long)plain);
+    cr_assert_neq(tu_run(NULL, &err, "-C", proj, "test", "--int8", "--model", idtext, NULL), 0);
+    cr_assert(strstr(err, "no int8 version"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--calibration", "kl", NULL), 2);
+    cr_assert(strstr(err, "minmax or mse"), "%s", err);
     free(err);
 }
 

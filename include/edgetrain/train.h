@@ -9,8 +9,9 @@
  *                100 * res.validation.accuracy);
  *     et_train_result_free(&res);
  *
- * A model version is a folder models/<id>/ (model.json, weights.npy) and a
- * row in the models table with its impulse, labels and metrics.
+ * A model version is a folder models/<id>/ (model.json, weights.npy, and the
+ * runtime plans model_float32.etrt and model_int8.etrt) and a row in the
+ * models table with its impulse, labels and metrics, float32 and int8.
  */
 #ifndef EDGETRAIN_TRAIN_H
 #define EDGETRAIN_TRAIN_H
@@ -21,6 +22,7 @@
 #include "edgetrain/metrics.h"
 #include "edgetrain/net.h"
 #include "edgetrain/nn.h"
+#include "edgetrain/quant.h"
 #include "edgetrain/store.h"
 
 #ifdef __cplusplus
@@ -33,13 +35,18 @@ extern "C" {
 typedef struct et_model_info {
     int64_t id;
     int64_t impulse_version;
-    char precision[8];     /* "float32" ("int8" when quantization lands) */
+    char precision[8];     /* "float32": the trained weights (every version also has an
+                              int8 plan when has_int8) */
     char status[16];       /* "ready", "interrupted" (stopped early, best epoch kept), "stale" */
     int epochs_run, best_epoch;
     double seconds;
     double val_accuracy, val_loss;
     bool tested;
     double test_accuracy;
+    bool has_int8;             /* an int8 plan was made (quantization ran) */
+    double val_accuracy_int8;
+    bool tested_int8;
+    double test_accuracy_int8;
     char created_at[32];
 } et_model_info;
 
@@ -55,6 +62,12 @@ typedef struct et_model_save_args {
     bool interrupted;
     const char *validation_json; /* et_metrics_to_json, or NULL */
     const char *history_json;    /* per-epoch figures, or NULL */
+    const et_plan *plan_float32; /* runtime plans, or NULL when not converted */
+    const et_plan *plan_int8;
+    const char *validation_int8_json; /* et_metrics_to_json of the int8 plan, or NULL */
+    const char *quantization_json;    /* how the int8 plan was made, or NULL */
+    const int64_t *calibration_ids;   /* sample ids calibrated on, or NULL */
+    size_t n_calibration;
 } et_model_save_args;
 
 /* Writes models/<id>/ and the models row (files first, then the row). */
@@ -70,6 +83,7 @@ typedef struct et_loaded_model {
     size_t n_params;
     char **labels;
     size_t n_labels;
+    et_plan int8; /* models/<id>/model_int8.etrt; bytes NULL when the version has none */
 } et_loaded_model;
 
 /* Loads model id, or with id 0 the newest float32 model that is not stale.
@@ -80,9 +94,9 @@ void et_loaded_model_free(et_loaded_model *m);
 typedef int (*et_model_info_fn)(void *ctx, const et_model_info *m);
 /* Visits the stored models, newest first. */
 et_status et_model_store_list(et_project *p, et_model_info_fn fn, void *ctx, et_error *err);
-/* Records test metrics (JSON) with a model. */
+/* Records test metrics (JSON) with a model: float32, int8; NULL leaves one as it was. */
 et_status et_model_store_set_test(et_project *p, int64_t id, const char *test_json,
-                                  et_error *err);
+                                  const char *test_int8_json, et_error *err);
 
 /* ------------------------------------------------------------------------
  * Training.
@@ -96,9 +110,16 @@ typedef struct et_train_options {
     et_optimizer_kind optimizer; /* Adam (Keras defaults) or SGD with momentum 0.9 */
     bool cosine;                /* cosine decay of the learning rate over all steps */
     double label_smoothing;     /* 0..0.5 */
+    bool skip_int8;             /* no int8 conversion */
+    et_quant_options quant;     /* calibration settings (et_quant_defaults) */
+    bool quant_auto;            /* also try MSE clipping when min/max loses more than
+                                   int8_max_drop; keep the better */
+    double int8_max_drop;       /* accuracy points (0..1) int8 may lose before the
+                                   fallbacks run; 0.01 */
 } et_train_options;
 
-/* Adam, constant learning rate, no early stopping, no smoothing. */
+/* Adam, constant learning rate, no early stopping, no smoothing; int8 with
+ * min/max calibration, bias correction, MSE fallback above a 1-point drop. */
 et_train_options et_train_defaults(void);
 
 typedef struct et_epoch_stats {
@@ -121,6 +142,14 @@ typedef struct et_train_result {
     double samples_per_s;       /* mean training throughput over the epochs run */
     size_t n_train, n_validation;
     et_metrics validation;      /* float32, best epoch, on the validation split */
+    bool has_int8;
+    et_metrics validation_int8; /* the int8 plan run by the runtime, same split */
+    double agreement;           /* share of validation samples where both predict alike */
+    char quant_path[16];        /* "minmax" or "mse": the calibration kept */
+    bool quant_fallback;        /* the int8 drop was over int8_max_drop (fallback tried) */
+    size_t calibration_samples;
+    et_plan plan_float32, plan_int8; /* sizes only: bytes is NULL */
+    char quant_error[1024];     /* why there is no int8 model (conversion failed), or "" */
     char **labels;              /* class names, in class order */
     size_t n_labels;
 } et_train_result;
@@ -135,12 +164,22 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                    et_train_result *out, et_error *err);
 void et_train_result_free(et_train_result *r);
 
+/* What et_evaluate measured. */
+typedef struct et_eval_result {
+    bool has_float32, has_int8;
+    et_metrics float32;  /* the training engine (inference mode) */
+    et_metrics int8;     /* the int8 plan, run by the runtime (runtime/) */
+    double agreement;    /* share of samples where both predict the same class */
+    size_t unknown;      /* samples whose label the model does not know (left out) */
+} et_eval_result;
+
 /* Evaluates a loaded model on one category of the project's samples (their
- * features made with the model's impulse). Samples whose label the model
- * does not know are left out and counted in *unknown. Release out with
- * et_metrics_free. */
+ * features made with the model's impulse), float32 and/or int8 (when the
+ * version has an int8 plan; ET_ENOTFOUND when int8 is asked for alone and
+ * there is none). Release out with et_eval_result_free. */
 et_status et_evaluate(et_project *p, const et_loaded_model *m, et_category category,
-                      et_metrics *out, size_t *unknown, et_error *err);
+                      bool float32, bool int8, et_eval_result *out, et_error *err);
+void et_eval_result_free(et_eval_result *r);
 
 /* The node whose activations are the model's embedding: the input of the
  * classifier (the last dense layer), looking through dropout. */

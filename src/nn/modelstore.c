@@ -1,4 +1,5 @@
-/* Model versions: models/<id>/{model.json, weights.npy} plus a models row.
+/* Model versions: models/<id>/{model.json, weights.npy, model_float32.etrt,
+ * model_int8.etrt} plus a models row.
  * The folder is written under a temporary name and renamed into place
  * before the row is committed, so a row always has its files. */
 #include "edgetrain/train.h"
@@ -27,6 +28,22 @@ static et_status write_weights(const char *dir, const float *params, size_t n, e
     memcpy(buf + h, params, n * sizeof(float));
     snprintf(path, sizeof path, "%s/weights.npy", dir);
     et_status rc = et_write_file_atomic(path, buf, h + n * sizeof(float), err);
+    free(buf);
+    return rc;
+}
+
+static et_status write_ids(const char *dir, const int64_t *ids, size_t n, et_error *err)
+{
+    char header[128], path[PATH_MAX + 32];
+    uint64_t shape[1] = {n};
+    size_t h = et_npy_header(header, sizeof header, "<i8", shape, 1);
+    uint8_t *buf = malloc(h + n * sizeof(int64_t) + 1);
+    if (!buf)
+        return et_error_set(err, ET_ENOMEM, "out of memory");
+    memcpy(buf, header, h);
+    memcpy(buf + h, ids, n * sizeof(int64_t));
+    snprintf(path, sizeof path, "%s/calibration_ids.npy", dir);
+    et_status rc = et_write_file_atomic(path, buf, h + n * sizeof(int64_t), err);
     free(buf);
     return rc;
 }
@@ -60,8 +77,9 @@ et_status et_model_store_save(et_project *p, const et_model_save_args *a, int64_
     if (rc == ET_OK &&
         sqlite3_prepare_v2(p->db,
                            "INSERT INTO models(impulse_version, impulse, precision, labels, status,"
-                           " epochs_run, best_epoch, seconds, validation, history, channels)"
-                           " VALUES(?, ?, 'float32', ?, ?, ?, ?, ?, ?, ?, ?)",
+                           " epochs_run, best_epoch, seconds, validation, history, channels,"
+                           " validation_int8, quantization)"
+                           " VALUES(?, ?, 'float32', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
         rc = et_db_error(p, err, "recording the model");
     if (rc == ET_OK) {
@@ -75,6 +93,9 @@ et_status et_model_store_save(et_project *p, const et_model_save_args *a, int64_
         sqlite3_bind_text(st, 8, a->validation_json, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 9, a->history_json, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 10, in.c);
+        sqlite3_bind_text(st, 11, a->plan_int8 ? a->validation_int8_json : NULL, -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 12, a->quantization_json, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = et_db_error(p, err, "recording the model");
         else
@@ -88,6 +109,17 @@ et_status et_model_store_save(et_project *p, const et_model_save_args *a, int64_
         rc = et_mkdir_p(tmp, err);
     if (rc == ET_OK)
         rc = write_weights(tmp, a->params, (size_t)t.params, err);
+    if (rc == ET_OK && a->calibration_ids)
+        rc = write_ids(tmp, a->calibration_ids, a->n_calibration, err);
+    const et_plan *plans[2] = {a->plan_float32, a->plan_int8};
+    static const char *const plan_names[2] = {"model_float32.etrt", "model_int8.etrt"};
+    for (int k = 0; k < 2 && rc == ET_OK; k++) {
+        if (!plans[k])
+            continue;
+        char path[3500];
+        snprintf(path, sizeof path, "%s/%s", tmp, plan_names[k]);
+        rc = et_write_file_atomic(path, plans[k]->bytes, plans[k]->size, err);
+    }
     if (rc == ET_OK) {
         json_t *meta = json_pack("{s:I,s:s,s:I,s:o,s:o,s:[i,i,i],s:i,s:I,s:I,s:I}", "id",
                                  (json_int_t)*id, "precision", "float32", "impulse_version",
@@ -122,6 +154,16 @@ et_status et_model_store_save(et_project *p, const et_model_save_args *a, int64_
     return rc;
 }
 
+/* The accuracy in a metrics JSON text column; false when the column is NULL. */
+static bool column_accuracy(sqlite3_stmt *st, int col, double *accuracy)
+{
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+    *accuracy = json_real_value(json_object_get(v, "accuracy"));
+    json_decref(v);
+    return text != NULL;
+}
+
 static void row_info(sqlite3_stmt *st, et_model_info *m)
 {
     memset(m, 0, sizeof *m);
@@ -141,11 +183,13 @@ static void row_info(sqlite3_stmt *st, et_model_info *m)
     m->test_accuracy = json_real_value(json_object_get(t, "accuracy"));
     json_decref(t);
     snprintf(m->created_at, sizeof m->created_at, "%s", sqlite3_column_text(st, 9));
+    m->has_int8 = column_accuracy(st, 10, &m->val_accuracy_int8);
+    m->tested_int8 = column_accuracy(st, 11, &m->test_accuracy_int8);
 }
 
 #define INFO_COLUMNS                                                                      \
     "id, impulse_version, precision, status, epochs_run, best_epoch, seconds, validation, " \
-    "test, created_at"
+    "test, created_at, validation_int8, test_int8"
 
 et_status et_model_store_list(et_project *p, et_model_info_fn fn, void *ctx, et_error *err)
 {
@@ -163,14 +207,18 @@ et_status et_model_store_list(et_project *p, et_model_info_fn fn, void *ctx, et_
     return ET_OK;
 }
 
-et_status et_model_store_set_test(et_project *p, int64_t id, const char *test_json, et_error *err)
+et_status et_model_store_set_test(et_project *p, int64_t id, const char *test_json,
+                                  const char *test_int8_json, et_error *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(p->db, "UPDATE models SET test = ? WHERE id = ?", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(p->db,
+                           "UPDATE models SET test = coalesce(?, test),"
+                           " test_int8 = coalesce(?, test_int8) WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
         return et_db_error(p, err, "recording test results");
     sqlite3_bind_text(st, 1, test_json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_text(st, 2, test_int8_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, id);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? ET_OK : et_db_error(p, err, "recording test results");
@@ -185,6 +233,7 @@ void et_loaded_model_free(et_loaded_model *m)
     for (size_t i = 0; i < m->n_labels; i++)
         free(m->labels[i]);
     free(m->labels);
+    et_plan_free(&m->int8);
     memset(m, 0, sizeof *m);
 }
 
@@ -210,11 +259,11 @@ et_status et_model_store_load(et_project *p, int64_t id, et_loaded_model *out, e
                             "no trained model for the current impulse (run 'edgetrain train')");
     }
     row_info(st, &out->info);
-    const char *imp_text = (const char *)sqlite3_column_text(st, 10);
+    const char *imp_text = (const char *)sqlite3_column_text(st, 12);
     et_status rc = et_impulse_from_json(imp_text, strlen(imp_text), "stored model", &out->impulse,
                                         err);
-    json_t *labels = json_loads((const char *)sqlite3_column_text(st, 11), 0, NULL);
-    int channels = sqlite3_column_int(st, 12);
+    json_t *labels = json_loads((const char *)sqlite3_column_text(st, 13), 0, NULL);
+    int channels = sqlite3_column_int(st, 14);
     sqlite3_finalize(st);
     out->n_labels = json_array_size(labels);
     out->labels = calloc(out->n_labels + 1, sizeof *out->labels);
@@ -251,6 +300,11 @@ et_status et_model_store_load(et_project *p, int64_t id, et_loaded_model *out, e
         out->n_params = want;
     }
     free(data);
+    if (rc == ET_OK && out->info.has_int8) {
+        snprintf(path, sizeof path, "%s/models/%lld/model_int8.etrt", p->root,
+                 (long long)out->info.id);
+        rc = et_plan_load(path, &out->int8, err);
+    }
     if (rc < 0)
         et_loaded_model_free(out);
     return rc;

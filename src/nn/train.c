@@ -6,7 +6,9 @@
 #include "edgetrain/dsp.h"
 
 #include "core/rng.h"
+#include "nn/train_internal.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,10 @@
 
 et_train_options et_train_defaults(void)
 {
-    return (et_train_options){.optimizer = ET_OPT_ADAM};
+    return (et_train_options){.optimizer = ET_OPT_ADAM,
+                              .quant = et_quant_defaults(),
+                              .quant_auto = true,
+                              .int8_max_drop = 0.01};
 }
 
 void et_train_result_free(et_train_result *r)
@@ -22,6 +27,7 @@ void et_train_result_free(et_train_result *r)
     if (!r)
         return;
     et_metrics_free(&r->validation);
+    et_metrics_free(&r->validation_int8);
     for (size_t i = 0; i < r->n_labels; i++)
         free(r->labels[i]);
     free(r->labels);
@@ -108,34 +114,11 @@ static void augment(float *dst, const float *src, int h, int w, int c, bool clam
     }
 }
 
-/* Inference over rows (in batches of the net's size): probabilities into probs. */
-static et_status predict(et_net *net, const et_features *f, const size_t *rows, size_t n,
-                         float *batch_x, float *probs, size_t classes, et_error *err)
-{
-    int h, w, c;
-    et_features_shape(f, &h, &w, &c);
-    size_t row_floats = (size_t)h * w * c;
-    size_t max_batch = (size_t)et_net_max_batch(net);
-    for (size_t start = 0; start < n; start += max_batch) {
-        size_t b = n - start < max_batch ? n - start : max_batch;
-        for (size_t i = 0; i < b; i++)
-            memcpy(batch_x + i * row_floats, et_features_row(f, rows[start + i]),
-                   row_floats * sizeof(float));
-        et_status rc = et_net_forward(net, batch_x, (int)b, false, 0, err);
-        if (rc < 0)
-            return rc;
-        memcpy(probs + start * classes, et_net_probs(net), b * classes * sizeof(float));
-        if (et_interrupted())
-            return et_error_set(err, ET_EINTR, "interrupted");
-    }
-    return ET_OK;
-}
-
 static et_status validate(et_net *net, const et_features *f, const size_t *val, size_t n_val,
                           float *batch_x, float *probs, int32_t *truth, int64_t *ids,
                           size_t classes, et_metrics *m, et_error *err)
 {
-    et_status rc = predict(net, f, val, n_val, batch_x, probs, classes, err);
+    et_status rc = et_predict_rows(net, f, val, n_val, batch_x, -1, probs, err);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < n_val; i++) {
@@ -143,6 +126,103 @@ static et_status validate(et_net *net, const et_features *f, const size_t *val, 
         ids[i] = et_features_id(f, val[i]);
     }
     return et_metrics_compute(truth, probs, n_val, classes, ids, m, err);
+}
+
+/* One conversion of the best weights and its int8 accuracy on the validation split. */
+static et_status convert_once(const et_model *model, const float *params, const et_features *f,
+                              const size_t *val, size_t n_val, const int32_t *truth,
+                              const int64_t *ids, size_t classes, const et_quant_options *qo,
+                              et_quant_result *q, float *probs, et_metrics *m, et_error *err)
+{
+    et_status rc = et_quant_convert(model, params, f, val, n_val, qo, q, err);
+    if (rc == ET_OK)
+        rc = et_plan_predict(q->int8.bytes, q->int8.size, f, val, n_val, probs, err);
+    if (rc == ET_OK)
+        rc = et_metrics_compute(truth, probs, n_val, classes, ids, m, err);
+    if (rc < 0)
+        et_quant_result_free(q);
+    return rc;
+}
+
+/* The int8 model of the best epoch: min/max calibration first; when it
+ * loses more than int8_max_drop against float32, MSE clipping too, and the
+ * better of the two is kept. probs_f32 holds the float32 validation
+ * predictions (for the agreement). Fills out's int8 fields and q; returns
+ * the JSON record of what was done (malloc'ed) or NULL with out->quant_error
+ * set when no int8 model could be made (training still succeeds). */
+static char *make_int8(const et_model *model, const float *params, const et_features *f,
+                       const size_t *val, size_t n_val, const int32_t *truth, const int64_t *ids,
+                       size_t classes, const float *probs_f32, const et_train_options *opt,
+                       et_train_result *out, et_quant_result *q)
+{
+    et_error err = {0};
+    float *probs = malloc((n_val + 1) * classes * sizeof *probs),
+          *probs2 = malloc((n_val + 1) * classes * sizeof *probs2);
+    json_t *tried = json_array();
+    et_quant_options qo = opt->quant;
+    et_status rc = probs && probs2 ? convert_once(model, params, f, val, n_val, truth, ids,
+                                                  classes, &qo, q, probs, &out->validation_int8,
+                                                  &err)
+                                   : et_error_set(&err, ET_ENOMEM, "out of memory");
+    if (rc == ET_OK)
+        json_array_append_new(tried, json_pack("{s:s,s:f}", "calibration",
+                                               et_calibration_name(qo.calibration), "accuracy",
+                                               out->validation_int8.accuracy));
+    double drop = out->validation.accuracy - out->validation_int8.accuracy;
+    if (rc == ET_OK && opt->quant_auto && drop > opt->int8_max_drop &&
+        qo.calibration == ET_CALIBRATION_MINMAX) {
+        out->quant_fallback = true;
+        et_quant_options q2o = qo;
+        q2o.calibration = ET_CALIBRATION_MSE;
+        et_quant_result q2;
+        et_metrics m2;
+        et_error err2 = {0};
+        if (convert_once(model, params, f, val, n_val, truth, ids, classes, &q2o, &q2, probs2, &m2,
+                         &err2) == ET_OK) {
+            json_array_append_new(tried, json_pack("{s:s,s:f}", "calibration", "mse", "accuracy",
+                                                   m2.accuracy));
+            if (m2.accuracy > out->validation_int8.accuracy) {
+                et_quant_result_free(q);
+                *q = q2;
+                et_metrics_free(&out->validation_int8);
+                out->validation_int8 = m2;
+                float *t = probs;
+                probs = probs2;
+                probs2 = t;
+            } else {
+                et_quant_result_free(&q2);
+                et_metrics_free(&m2);
+            }
+        }
+    }
+    char *text = NULL;
+    if (rc == ET_OK) {
+        out->has_int8 = true;
+        out->agreement = et_metrics_agreement(probs_f32, probs, n_val, classes);
+        snprintf(out->quant_path, sizeof out->quant_path, "%s",
+                 et_calibration_name(q->options.calibration));
+        out->calibration_samples = q->calibration_samples;
+        out->plan_int8 = q->int8;
+        out->plan_int8.bytes = NULL;
+        out->plan_float32 = q->float32;
+        out->plan_float32.bytes = NULL;
+        json_t *j = json_pack(
+            "{s:s,s:b,s:I,s:f,s:b,s:f,s:o,s:{s:I,s:I},s:{s:I,s:I}}", "calibration", out->quant_path,
+            "bias_correction", q->options.bias_correction, "calibration_samples",
+            (json_int_t)q->calibration_samples, "max_drop", opt->int8_max_drop, "fallback",
+            out->quant_fallback, "agreement", out->agreement, "tried", json_incref(tried),
+            "int8_plan", "bytes", (json_int_t)q->int8.size, "arena_bytes",
+            (json_int_t)q->int8.arena_size, "float32_plan", "bytes", (json_int_t)q->float32.size,
+            "arena_bytes", (json_int_t)q->float32.arena_size);
+        text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+    } else {
+        snprintf(out->quant_error, sizeof out->quant_error, "%s", err.msg);
+    }
+    json_decref(tried);
+    free(probs);
+    free(probs2);
+    return text;
 }
 
 typedef struct trainer {
@@ -354,6 +434,24 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
         for (size_t i = 0; out->labels && i < t.classes; i++)
             out->labels[i] = strdup(et_features_label_name(f, i));
         char *val_json = et_metrics_to_json(&out->validation, (const char *const *)out->labels);
+        et_quant_result q = {0};
+        char *quant_json = NULL, *val_int8_json = NULL;
+        int64_t *cal_ids = NULL;
+        if (out->interrupted)
+            snprintf(out->quant_error, sizeof out->quant_error,
+                     "skipped: training was interrupted");
+        else if (!opt->skip_int8) {
+            quant_json = make_int8(model, t.best, f, t.val, t.n_val, t.truth, t.ids, t.classes,
+                                   t.probs, opt, out, &q);
+            if (out->has_int8)
+                val_int8_json = et_metrics_to_json(&out->validation_int8,
+                                                   (const char *const *)out->labels);
+        }
+        if (out->has_int8) {
+            cal_ids = malloc((q.calibration_samples + 1) * sizeof *cal_ids);
+            for (size_t i = 0; cal_ids && i < q.calibration_samples; i++)
+                cal_ids[i] = et_features_id(f, q.calibration_rows[i]);
+        }
         out->seconds = et_now_s() - t0;
         et_model_save_args a = {.imp = &imp,
                                 .impulse_version = version,
@@ -366,10 +464,20 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                                 .seconds = out->seconds,
                                 .interrupted = out->interrupted,
                                 .validation_json = val_json,
-                                .history_json = history_text};
+                                .history_json = history_text,
+                                .plan_float32 = out->has_int8 ? &q.float32 : NULL,
+                                .plan_int8 = out->has_int8 ? &q.int8 : NULL,
+                                .validation_int8_json = val_int8_json,
+                                .quantization_json = quant_json,
+                                .calibration_ids = cal_ids,
+                                .n_calibration = cal_ids ? q.calibration_samples : 0};
         rc = out->labels ? et_model_store_save(p, &a, &out->model_id, err)
                          : et_error_set(err, ET_ENOMEM, "out of memory");
         free(val_json);
+        free(val_int8_json);
+        free(quant_json);
+        free(cal_ids);
+        et_quant_result_free(&q);
     }
     out->impulse_version = version;
     out->n_train = t.n_train;
@@ -384,131 +492,4 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
         out->interrupted = keep_interrupt;
     }
     return rc;
-}
-
-et_status et_evaluate(et_project *p, const et_loaded_model *m, et_category category,
-                      et_metrics *out, size_t *unknown, et_error *err)
-{
-    memset(out, 0, sizeof *out);
-    *unknown = 0;
-    et_features_stats fs;
-    et_features *f = NULL;
-    et_status rc = et_features_update(p, &m->impulse, m->info.impulse_version, &fs, err);
-    if (rc == ET_OK)
-        rc = et_features_open(p, &m->impulse, &f, err);
-    if (rc < 0)
-        return rc;
-    /* Feature-set label index -> model class, or -1 for a label the model does not know. */
-    size_t n_labels = et_features_n_labels(f), rows = et_features_rows(f);
-    int *map = malloc((n_labels + 1) * sizeof *map);
-    size_t *sel = malloc((rows + 1) * sizeof *sel);
-    int32_t *truth = malloc((rows + 1) * sizeof *truth);
-    int64_t *ids = malloc((rows + 1) * sizeof *ids);
-    int h, w, c;
-    et_features_shape(f, &h, &w, &c);
-    float *x = malloc(64 * (size_t)h * w * c * sizeof *x);
-    float *probs = malloc((rows + 1) * m->n_labels * sizeof *probs);
-    et_net *net = NULL;
-    if (!map || !sel || !truth || !ids || !x || !probs)
-        rc = et_error_set(err, ET_ENOMEM, "out of memory");
-    for (size_t l = 0; rc == ET_OK && l < n_labels; l++) {
-        map[l] = -1;
-        for (size_t k = 0; k < m->n_labels; k++)
-            if (!strcmp(et_features_label_name(f, l), m->labels[k]))
-                map[l] = (int)k;
-    }
-    size_t n = 0;
-    for (size_t i = 0; rc == ET_OK && i < rows; i++) {
-        if (et_features_category(f, i) != category)
-            continue;
-        int k = map[et_features_label(f, i)];
-        if (k < 0) {
-            (*unknown)++;
-            continue;
-        }
-        truth[n] = k;
-        ids[n] = et_features_id(f, i);
-        sel[n++] = i;
-    }
-    if (rc == ET_OK && n == 0)
-        rc = et_error_set(err, ET_EINVAL, "no %s samples with a label the model knows",
-                          et_category_name(category));
-    if (rc == ET_OK)
-        rc = et_net_create(m->model, 64, &net, err);
-    if (rc == ET_OK) {
-        memcpy(et_net_params(net), m->params, m->n_params * sizeof(float));
-        rc = predict(net, f, sel, n, x, probs, m->n_labels, err);
-    }
-    if (rc == ET_OK)
-        rc = et_metrics_compute(truth, probs, n, m->n_labels, ids, out, err);
-    et_net_destroy(net);
-    free(map);
-    free(sel);
-    free(truth);
-    free(ids);
-    free(x);
-    free(probs);
-    et_features_close(f);
-    return rc;
-}
-
-int et_model_embedding_node(const et_model *m)
-{
-    int last_dense = -1;
-    for (int i = 0; i < et_model_node_count(m); i++)
-        if (et_model_layer(m, i)->kind == ET_NODE_DENSE)
-            last_dense = i;
-    if (last_dense < 0)
-        return -1;
-    int node = et_model_layer(m, last_dense)->inputs[0];
-    while (node >= 0 && et_model_layer(m, node)->kind == ET_NODE_DROPOUT)
-        node = et_model_layer(m, node)->inputs[0];
-    return node;
-}
-
-et_status et_model_embed(void *ctx, const et_features *f, const size_t *rows, size_t n,
-                         float **out, size_t *dims, et_error *err)
-{
-    const et_loaded_model *m = ctx;
-    int node = et_model_embedding_node(m->model);
-    if (node < 0)
-        return et_error_set(err, ET_EINVAL, "model %lld has no classifier layer",
-                            (long long)m->info.id);
-    const et_layer_info *li = et_model_layer(m->model, node);
-    size_t d = (size_t)li->out.h * li->out.w * li->out.c;
-    int h, w, c;
-    et_features_shape(f, &h, &w, &c);
-    et_shape in = et_model_input_shape(m->model);
-    if (in.h != h || in.w != w || in.c != c)
-        return et_error_set(err, ET_EINVAL, "the features (%dx%dx%d) do not fit model %lld (%dx%dx%d)",
-                            h, w, c, (long long)m->info.id, in.h, in.w, in.c);
-    size_t row_floats = (size_t)h * w * c;
-    const size_t batch = 64;
-    float *x = malloc(batch * row_floats * sizeof *x);
-    float *emb = malloc((n + 1) * d * sizeof *emb);
-    et_net *net = NULL;
-    et_status rc = x && emb ? et_net_create(m->model, (int)batch, &net, err)
-                            : et_error_set(err, ET_ENOMEM, "out of memory");
-    if (rc == ET_OK)
-        memcpy(et_net_params(net), m->params, m->n_params * sizeof(float));
-    for (size_t start = 0; rc == ET_OK && start < n; start += batch) {
-        size_t b = n - start < batch ? n - start : batch;
-        for (size_t i = 0; i < b; i++)
-            memcpy(x + i * row_floats, et_features_row(f, rows[start + i]),
-                   row_floats * sizeof(float));
-        rc = et_net_forward(net, x, (int)b, false, 0, err);
-        if (rc == ET_OK)
-            memcpy(emb + start * d, et_net_node_output(net, node), b * d * sizeof(float));
-        if (rc == ET_OK && et_interrupted())
-            rc = et_error_set(err, ET_EINTR, "interrupted");
-    }
-    et_net_destroy(net);
-    free(x);
-    if (rc < 0) {
-        free(emb);
-        return rc;
-    }
-    *out = emb;
-    *dims = d;
-    return ET_OK;
 }

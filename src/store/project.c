@@ -76,6 +76,11 @@ static const char *const migrations[] = {
     "  history TEXT,"
     "  test TEXT,"
     "  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')));",
+    /* 3 -> 4: the int8 model of each version (models/<id>/model_int8.etrt):
+     * its validation and test metrics, and how it was quantized. */
+    "ALTER TABLE models ADD COLUMN validation_int8 TEXT;"
+    "ALTER TABLE models ADD COLUMN test_int8 TEXT;"
+    "ALTER TABLE models ADD COLUMN quantization TEXT;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

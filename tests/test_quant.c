@@ -1,0 +1,331 @@
+/* The converter (src/quant), the memory planner (src/profile/memplan.c) and
+ * the runtime's model loader (runtime/etrt_model.c): float32 plans compute
+ * what the training engine computes, int8 plans stay close to it, plans are
+ * deterministic, and the loader refuses damaged plans instead of reading
+ * out of bounds. */
+#include "net_testutil.h"
+
+#include "edgetrain/quant.h"
+#include "etrt.h"
+#include "profile/memplan.h"
+#include "quant/quant_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------
+ * Memory planner
+ */
+
+static bool overlap(const et_membuf *a, const et_membuf *b)
+{
+    bool time = !(a->last < b->first || b->last < a->first);
+    bool space =
+        a->size && b->size && a->offset < b->offset + b->size && b->offset < a->offset + a->size;
+    return time && space;
+}
+
+Test(memplan, a_chain_reuses_memory)
+{
+    /* A chain of ops: buffer i is written by op i and read by op i + 1. */
+    et_membuf b[6];
+    size_t sizes[6] = {100, 3000, 800, 2000, 64, 10};
+    for (int i = 0; i < 6; i++)
+        b[i] = (et_membuf){.size = sizes[i], .first = i, .last = i + 1};
+    size_t arena = 0;
+    et_error err = {0};
+    cr_assert_eq(et_memplan(b, 6, 16, &arena, &err), ET_OK);
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(b[i].offset % 16, 0);
+        for (int j = 0; j < i; j++)
+            cr_assert(!overlap(&b[i], &b[j]), "buffers %d and %d overlap", i, j);
+    }
+    /* The peak is the largest pair alive together: 3000 and 800 (op 2). */
+    cr_assert_eq(arena, 3008 + 800, "arena %zu", arena);
+}
+
+Test(memplan, random_lifetimes_never_collide)
+{
+    uint32_t s = 7;
+    for (int round = 0; round < 50; round++) {
+        et_membuf b[40];
+        size_t sum = 0;
+        for (int i = 0; i < 40; i++) {
+            int first = (int)(rng_next(&s) % 30);
+            b[i] = (et_membuf){.size = rng_next(&s) % 5000,
+                               .first = first,
+                               .last = first + (int)(rng_next(&s) % 6)};
+            sum += (b[i].size + 15) & ~(size_t)15;
+        }
+        size_t arena = 0;
+        cr_assert_eq(et_memplan(b, 40, 16, &arena, NULL), ET_OK);
+        cr_assert_leq(arena, sum);
+        for (int i = 0; i < 40; i++) {
+            cr_assert_leq(b[i].offset + b[i].size, arena);
+            for (int j = 0; j < i; j++)
+                cr_assert(!overlap(&b[i], &b[j]), "round %d: %d and %d overlap", round, i, j);
+        }
+    }
+}
+
+Test(memplan, bad_lifetimes_and_alignment_are_refused)
+{
+    et_membuf b = {.size = 10, .first = 3, .last = 2};
+    size_t arena = 0;
+    et_error err = {0};
+    cr_assert_eq(et_memplan(&b, 1, 16, &arena, &err), ET_EINVAL);
+    cr_assert(strstr(err.msg, "ends before it starts"), "%s", err.msg);
+    b.last = 3;
+    cr_assert_eq(et_memplan(&b, 1, 12, &arena, &err), ET_EINVAL);
+}
+
+/* ------------------------------------------------------------------------
+ * Conversion
+ */
+
+typedef struct array_rows {
+    const float *x;
+    size_t row;
+} array_rows;
+
+static const float *array_row(const void *ctx, size_t i)
+{
+    const array_rows *a = ctx;
+    return a->x + i * a->row;
+}
+
+/* A model with Keras-initialised weights and batch-norm statistics made
+ * non-trivial, so that folding them is tested. */
+static float *params_for(const et_model *m, et_net *net)
+{
+    et_net_init(net, 5);
+    float *p = et_net_params(net);
+    uint32_t s = 99;
+    for (int i = 0; i < et_model_node_count(m); i++) {
+        const et_layer_info *l = et_model_layer(m, i);
+        if (l->kind != ET_NODE_BATCHNORM)
+            continue;
+        int c = l->out.c;
+        float *g = p + l->param_offset;
+        for (int k = 0; k < c; k++) {
+            g[k] = rng_uniform(&s, 0.5f, 1.5f);          /* gamma */
+            g[c + k] = rng_uniform(&s, -0.2f, 0.2f);     /* beta */
+            g[2 * c + k] = rng_uniform(&s, -0.1f, 0.1f); /* moving mean */
+            g[3 * c + k] = rng_uniform(&s, 0.5f, 2.0f);  /* moving variance */
+        }
+    }
+    return p;
+}
+
+typedef struct converted {
+    et_model *m;
+    et_net *net;
+    float *x;
+    size_t n, row, classes;
+    et_plan f32, q8;
+} converted;
+
+static void convert(converted *c, et_impulse *imp, int channels, size_t n)
+{
+    c->m = build(imp, 5, channels);
+    c->net = make_net(c->m, (int)n, ET_KERNELS_FAST);
+    float *params = params_for(c->m, c->net);
+    et_shape in = et_model_input_shape(c->m);
+    c->row = (size_t)in.h * in.w * in.c;
+    c->n = n;
+    c->classes = 5;
+    c->x = malloc(n * c->row * sizeof *c->x);
+    uint32_t s = 3;
+    for (size_t i = 0; i < n * c->row; i++)
+        c->x[i] = rng_uniform(&s, 0.0f, 1.0f);
+    array_rows a = {c->x, c->row};
+    et_row_source src = {array_row, &a, n, in.h, in.w, in.c};
+    et_qgraph g;
+    et_error err = {0};
+    cr_assert_eq(et_qgraph_lower(c->m, params, &g, &err), ET_OK, "%s", err.msg);
+    cr_assert_eq(et_qgraph_calibrate(&g, c->m, params, &src, ET_CALIBRATION_MINMAX, &err), ET_OK,
+                 "%s", err.msg);
+    cr_assert_eq(et_qgraph_emit(&g, ETRT_FLOAT32, false, &c->f32, &err), ET_OK, "%s", err.msg);
+    cr_assert_eq(et_qgraph_emit(&g, ETRT_INT8, true, &c->q8, &err), ET_OK, "%s", err.msg);
+    et_qgraph_free(&g);
+}
+
+static void converted_free(converted *c)
+{
+    et_plan_free(&c->f32);
+    et_plan_free(&c->q8);
+    et_net_destroy(c->net);
+    et_model_destroy(c->m);
+    free(c->x);
+}
+
+/* Runs a plan over the converted model's inputs. */
+static float *run_plan(const converted *c, const et_plan *p)
+{
+    float *probs = malloc(c->n * c->classes * sizeof *probs);
+    array_rows a = {c->x, c->row};
+    et_shape in = et_model_input_shape(c->m);
+    et_row_source src = {array_row, &a, c->n, in.h, in.w, in.c};
+    et_error err = {0};
+    cr_assert_eq(et_plan_predict_rows(p->bytes, p->size, &src, probs, &err), ET_OK, "%s", err.msg);
+    return probs;
+}
+
+/* The float32 plan against the training engine; the int8 plan's largest
+ * probability error. */
+static void check_plans(converted *c, double f32_tol, double q8_tol, double agree_min)
+{
+    et_error err = {0};
+    cr_assert_eq(et_net_forward(c->net, c->x, (int)c->n, false, 0, &err), ET_OK);
+    const float *want = et_net_probs(c->net);
+    float *pf = run_plan(c, &c->f32), *pq = run_plan(c, &c->q8);
+    double max_f = 0, max_q = 0;
+    for (size_t i = 0; i < c->n * c->classes; i++) {
+        max_f = fmax(max_f, fabs(pf[i] - want[i]));
+        max_q = fmax(max_q, fabs(pq[i] - want[i]));
+    }
+    double agree = et_metrics_agreement(want, pq, c->n, c->classes);
+    if (getenv("ET_TEST_VERBOSE"))
+        for (size_t i = 0; i < 3; i++)
+            for (size_t k = 0; k < c->classes; k++)
+                fprintf(stderr, "%zu/%zu: engine %.4f f32 %.4f int8 %.4f\n", i, k,
+                        want[i * c->classes + k], pf[i * c->classes + k], pq[i * c->classes + k]);
+    cr_assert_leq(max_f, f32_tol, "float32 plan differs from the engine by %g", max_f);
+    cr_assert_leq(max_q, q8_tol, "int8 plan differs from the engine by %g", max_q);
+    cr_assert_geq(agree, agree_min, "int8 agrees on %.3f only", agree);
+    free(pf);
+    free(pq);
+}
+
+Test(quant, conv_net_plans_match_the_engine)
+{
+    et_impulse imp = et_impulse_defaults();
+    imp.width = imp.height = 20;
+    converted c = {0};
+    convert(&c, &imp, 1, 64);
+    /* Conv 32 + pool + conv 16 + pool, flatten in place: the planner's arena
+     * is the two largest neighbours, never the sum of all tensors. */
+    size_t all =
+        (size_t)20 * 20 * 1 + 20 * 20 * 32 + 10 * 10 * 32 + 10 * 10 * 16 + 5 * 5 * 16 + 5 + 5;
+    cr_assert_lt(c.q8.arena_size, all);
+    cr_assert_geq(c.q8.arena_size, (size_t)20 * 20 * 32 + 10 * 10 * 32);
+    cr_assert_lt(c.q8.size, c.f32.size / 3, "int8 weights take a quarter of the room");
+    check_plans(&c, 2e-5, 0.03, 0.9);
+    converted_free(&c);
+}
+
+Test(quant, mobilenetv2_plans_match_the_engine, .timeout = 60)
+{
+    /* Batch norm folded, ReLU6 clamps, residual adds in place, explicit
+     * padding, global average pooling. */
+    et_impulse imp = et_impulse_defaults();
+    imp.model = ET_MODEL_MOBILENETV2;
+    imp.alpha = 0.35;
+    imp.width = imp.height = 32;
+    imp.color = ET_COLOR_RGB;
+    converted c = {0};
+    convert(&c, &imp, 3, 32);
+    /* Randomly initialised MobileNets give nearly the same probabilities
+     * for every input, so agreement on the argmax means little here; the
+     * probabilities themselves must stay close. */
+    check_plans(&c, 1e-4, 0.02, 0.0);
+    converted_free(&c);
+}
+
+Test(quant, mobilenetv1_plans_match_the_engine, .timeout = 60)
+{
+    et_impulse imp = et_impulse_defaults();
+    imp.model = ET_MODEL_MOBILENETV1;
+    imp.alpha = 0.25;
+    imp.width = imp.height = 32;
+    converted c = {0};
+    convert(&c, &imp, 1, 32);
+    check_plans(&c, 1e-4, 0.02, 0.0);
+    converted_free(&c);
+}
+
+Test(quant, conversion_is_deterministic)
+{
+    et_impulse imp = et_impulse_defaults();
+    imp.width = imp.height = 16;
+    converted a = {0}, b = {0};
+    convert(&a, &imp, 1, 16);
+    convert(&b, &imp, 1, 16);
+    cr_assert_eq(a.q8.size, b.q8.size);
+    cr_assert_arr_eq(a.q8.bytes, b.q8.bytes, a.q8.size);
+    cr_assert_arr_eq(a.f32.bytes, b.f32.bytes, a.f32.size);
+    converted_free(&a);
+    converted_free(&b);
+}
+
+/* ------------------------------------------------------------------------
+ * The loader refuses damaged plans.
+ */
+
+Test(quant, loader_names_what_is_wrong)
+{
+    et_impulse imp = et_impulse_defaults();
+    imp.width = imp.height = 16;
+    converted c = {0};
+    convert(&c, &imp, 1, 8);
+    etrt_model m;
+    uint8_t *copy = aligned_alloc(16, (c.q8.size + 16) & ~(size_t)15);
+    memcpy(copy, c.q8.bytes, c.q8.size);
+    cr_assert_eq(etrt_model_init(&m, copy, c.q8.size), ETRT_OK);
+    cr_assert_eq(etrt_model_init(&m, copy, c.q8.size - 1), ETRT_ETRUNC);
+    cr_assert_eq(etrt_model_init(&m, copy, 10), ETRT_ETRUNC);
+    cr_assert_eq(etrt_model_init(&m, copy + 1, c.q8.size - 1), ETRT_EALIGN);
+    etrt_header *h = (etrt_header *)copy;
+    h->magic[0] = 'X';
+    cr_assert_eq(etrt_model_init(&m, copy, c.q8.size), ETRT_EMAGIC);
+    h->magic[0] = 'E';
+    h->version = 99;
+    cr_assert_eq(etrt_model_init(&m, copy, c.q8.size), ETRT_EVERSION);
+    h->version = ETRT_FORMAT_VERSION;
+    etrt_op_rec *ops = (etrt_op_rec *)(copy + h->ops_offset);
+    ops[0].stride_h = 0;
+    cr_assert_eq(etrt_model_init(&m, copy, c.q8.size), ETRT_EPARAM);
+    cr_assert_eq(m.error_op, 0);
+    cr_assert_str_eq(etrt_strerror(ETRT_EPARAM), "an op has a bad parameter");
+    ops[0].stride_h = 1;
+    ops[1].weights = (uint32_t)c.q8.size; /* pooling has none, but ops[0] */
+    ops[0].weights = (uint32_t)c.q8.size - 4;
+    cr_assert_eq(etrt_model_init(&m, copy, c.q8.size), ETRT_ERANGE);
+    free(copy);
+    converted_free(&c);
+}
+
+Test(quant, loader_survives_random_damage, .timeout = 60)
+{
+    /* Flip bytes in the header, tensor and op tables: the loader either
+     * refuses the plan or the plan runs inside its arena (ASan checks). */
+    et_impulse imp = et_impulse_defaults();
+    imp.width = imp.height = 12;
+    converted c = {0};
+    convert(&c, &imp, 1, 4);
+    const etrt_header *h0 = (const etrt_header *)c.q8.bytes;
+    size_t tables = h0->ops_offset + h0->n_ops * sizeof(etrt_op_rec);
+    uint8_t *copy = aligned_alloc(16, (c.q8.size + 16) & ~(size_t)15);
+    uint32_t s = 11;
+    int refused = 0, ran = 0;
+    for (int round = 0; round < 3000; round++) {
+        memcpy(copy, c.q8.bytes, c.q8.size);
+        int flips = 1 + (int)(rng_next(&s) % 3);
+        for (int k = 0; k < flips; k++)
+            copy[rng_next(&s) % tables] ^= (uint8_t)(1u << (rng_next(&s) % 8));
+        etrt_model m;
+        if (etrt_model_init(&m, copy, c.q8.size) < 0) {
+            refused++;
+            continue;
+        }
+        uint8_t *arena = malloc(etrt_arena_size(&m));
+        memset(etrt_input(&m, arena), 0, etrt_input_info(&m).bytes);
+        etrt_invoke(&m, arena);
+        free(arena);
+        ran++;
+    }
+    cr_assert_gt(refused, 100, "refused %d", refused);
+    cr_assert_gt(ran, 0);
+    free(copy);
+    converted_free(&c);
+}
