@@ -258,6 +258,25 @@ Test(quant, conversion_is_deterministic)
     converted_free(&b);
 }
 
+Test(quant, an_untrained_model_has_the_same_plan_shape)
+{
+    /* What the profiler prices before training is what training produces. */
+    et_impulse imp = et_impulse_defaults();
+    imp.width = imp.height = 16;
+    converted c = {0};
+    convert(&c, &imp, 1, 8);
+    et_quant_result u;
+    et_error err = {0};
+    cr_assert_eq(et_quant_convert_uncalibrated(c.m, NULL, &u, &err), ET_OK, "%s", err.msg);
+    cr_assert_eq(u.int8.size, c.q8.size);
+    cr_assert_eq(u.int8.arena_size, c.q8.arena_size);
+    cr_assert_eq(u.float32.size, c.f32.size);
+    cr_assert_eq(u.float32.arena_size, c.f32.arena_size);
+    cr_assert_eq(u.int8.n_ops, c.q8.n_ops);
+    et_quant_result_free(&u);
+    converted_free(&c);
+}
+
 /* ------------------------------------------------------------------------
  * The loader refuses damaged plans.
  */

@@ -92,6 +92,14 @@ et_status et_quant_convert(const et_model *m, const float *params, const et_feat
                            et_quant_result *out, et_error *err);
 void et_quant_result_free(et_quant_result *r);
 
+/* The same plans for a model that has not been trained (the profiler and
+ * the tuner use them to price a model before training it): params may be
+ * NULL (all weights 0); every int8 tensor gets a placeholder scale and zero
+ * point. Sizes, op list and the memory plan are exactly those of the trained
+ * model's plans; the values they compute are meaningless. */
+et_status et_quant_convert_uncalibrated(const et_model *m, const float *params,
+                                        et_quant_result *out, et_error *err);
+
 /* Runs an .etrt plan (int8 or float32) over feature rows rows[0..n) of f
  * with the runtime, one sample per invoke (batch 1, as on a device), OpenMP
  * threads over samples. Writes probs[n][classes]: the dequantized softmax

@@ -68,3 +68,32 @@ et_status et_quant_convert(const et_model *m, const float *params, const et_feat
         et_quant_result_free(out);
     return rc;
 }
+
+et_status et_quant_convert_uncalibrated(const et_model *m, const float *params,
+                                        et_quant_result *out, et_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->options = et_quant_defaults();
+    size_t n = (size_t)et_model_totals_all(m).params;
+    float *zeros = params ? NULL : calloc(n + 1, sizeof *zeros);
+    if (!params && !zeros)
+        return et_error_set(err, ET_ENOMEM, "out of memory");
+    et_qgraph g;
+    et_status rc = et_qgraph_lower(m, params ? params : zeros, &g, err);
+    for (int k = 0; rc == ET_OK && k < g.n_t; k++) {
+        g.t[k].scale = 1.0f / 128.0f;
+        g.t[k].zero_point = 0;
+    }
+    if (rc == ET_OK) {
+        g.t[g.output].scale = 1.0f / 256.0f;
+        g.t[g.output].zero_point = -128;
+        rc = et_qgraph_emit(&g, ETRT_INT8, false, &out->int8, err);
+    }
+    if (rc == ET_OK)
+        rc = et_qgraph_emit(&g, ETRT_FLOAT32, false, &out->float32, err);
+    et_qgraph_free(&g);
+    free(zeros);
+    if (rc < 0)
+        et_quant_result_free(out);
+    return rc;
+}
