@@ -61,6 +61,8 @@ int cmd_train(cli *c, int argc, char **argv)
         {"no-int8", no_argument, NULL, 'N'},
         {"calibration", required_argument, NULL, 'C'},
         {"int8-max-drop", required_argument, NULL, 'D'},
+        {"qat", no_argument, NULL, 'Q'},
+        {"qat-epochs", required_argument, NULL, 'E'},
         {0},
     };
     et_train_options opt = et_train_defaults();
@@ -122,6 +124,12 @@ int cmd_train(cli *c, int argc, char **argv)
             else
                 return cli_usage_error(c, "train", "--calibration '%s': minmax or mse", optarg);
             opt.quant_auto = false; /* the user chose */
+            break;
+        case 'Q': opt.qat = true; break;
+        case 'E':
+            opt.qat_epochs = (int)strtol(optarg, &end, 10);
+            if (*end || opt.qat_epochs < 1 || opt.qat_epochs > 100)
+                return cli_usage_error(c, "train", "--qat-epochs '%s': 1..100", optarg);
             break;
         case 'D':
             opt.int8_max_drop = strtod(optarg, &end) / 100.0;
@@ -188,7 +196,7 @@ int cmd_train(cli *c, int argc, char **argv)
             json_array_append_new(labels, json_string(res.labels[i]));
         json_t *quant = json_null();
         if (res.has_int8)
-            quant = json_pack("{s:s,s:b,s:I,s:f,s:{s:I,s:I},s:{s:I,s:I}}", "calibration",
+            quant = json_pack("{s:s,s:b,s:I,s:f,s:{s:I,s:I},s:{s:I,s:I}}", "method",
                               res.quant_path, "fallback", res.quant_fallback,
                               "calibration_samples", (json_int_t)res.calibration_samples,
                               "agreement", res.agreement, "int8_plan", "bytes",
@@ -224,10 +232,16 @@ int cmd_train(cli *c, int argc, char **argv)
             cli_print_metrics(&res.validation_int8, (const char *const *)res.labels);
             printf("\n");
             cli_print_precision_summary(&res.validation, &res.validation_int8, res.agreement);
-            printf("  int8 calibration: %s on %zu validation samples%s; model %zu bytes, "
+            printf("  int8 model: %s (%s), calibrated on %zu validation samples%s; %zu bytes, "
                    "arena %zu bytes\n",
-                   res.quant_path, res.calibration_samples,
-                   res.quant_fallback ? " (min/max lost too much, MSE clipping was tried)" : "",
+                   res.quant_path,
+                   !strcmp(res.quant_path, "qat")   ? "quantization-aware fine-tuning"
+                   : !strcmp(res.quant_path, "mse") ? "post-training, MSE clipping"
+                                                    : "post-training, min/max ranges",
+                   res.calibration_samples,
+                   res.quant_fallback ? "; the fallbacks ran (int8 lost too much at first)"
+                   : opt.qat          ? "; fine-tuning asked for with --qat"
+                                      : "",
                    res.plan_int8.size, res.plan_int8.arena_size);
         } else {
             printf("\nint8: %s\n", res.quant_error[0] ? res.quant_error : "not made (--no-int8)");

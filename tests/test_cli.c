@@ -678,6 +678,21 @@ Test(cli, train_then_test, .timeout = 120)
     cr_assert_neq(tu_run(NULL, &err, "-C", proj, "test", "--int8", "--model", idtext, NULL), 0);
     cr_assert(strstr(err, "no int8 version"), "%s", err);
     free(err);
+    /* Quantization-aware fine-tuning on demand: the best int8 model is kept. */
+    cr_assert_eq(tu_run(&out, &err, "-C", proj, "train", "--epochs", "6", "--qat", "--qat-epochs",
+                        "2", "--json", NULL),
+                 0, "%s", err);
+    cr_assert(strstr(err, "int8 fine-tuning epoch 2/2"), "%s", err);
+    j = parse_json(out);
+    const char *method = json_string_value(json_object_get(json_object_get(j, "quantization"),
+                                                           "method"));
+    cr_assert(method && (!strcmp(method, "qat") || !strcmp(method, "minmax")), "%s", out);
+    cr_assert_gt(json_real_value(json_object_get(
+                     json_object_get(json_object_get(j, "validation"), "int8"), "accuracy")),
+                 0.8, "%s", out);
+    json_decref(j);
+    free(out);
+    free(err);
     cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--calibration", "kl", NULL), 2);
     cr_assert(strstr(err, "minmax or mse"), "%s", err);
     free(err);

@@ -348,3 +348,54 @@ Test(quant, loader_survives_random_damage, .timeout = 60)
     free(copy);
     converted_free(&c);
 }
+
+/* ------------------------------------------------------------------------
+ * Quantization-aware training in the engine.
+ */
+
+Test(quant, fake_quantization_rounds_to_the_int8_grid)
+{
+    et_impulse imp = et_impulse_defaults();
+    imp.width = imp.height = 12;
+    converted c = {0};
+    convert(&c, &imp, 1, 8);
+    et_error err = {0};
+    /* The conv net's first ReLU output on a grid of scale 0.05, zero point -128. */
+    int relu = et_model_find(c.m, "conv2d_relu");
+    if (relu < 0)
+        for (int i = 0; i < et_model_node_count(c.m) && relu < 0; i++)
+            if (et_model_layer(c.m, i)->kind == ET_NODE_RELU)
+                relu = i;
+    cr_assert_geq(relu, 0);
+    et_fake_quant fq = {relu, 0.05f, -128};
+    cr_assert_eq(et_net_forward(c.net, c.x, 8, false, 0, &err), ET_OK);
+    size_t n_probs = 8 * c.classes;
+    float *plain = malloc(n_probs * sizeof *plain);
+    memcpy(plain, et_net_probs(c.net), n_probs * sizeof *plain);
+    cr_assert_eq(et_net_set_fake_quant(c.net, &fq, 1, &err), ET_OK);
+    cr_assert_eq(et_net_forward(c.net, c.x, 8, false, 0, &err), ET_OK);
+    const et_layer_info *l = et_model_layer(c.m, relu);
+    size_t count = 8 * (size_t)l->out.h * l->out.w * l->out.c;
+    const float *y = et_net_node_output(c.net, relu);
+    for (size_t e = 0; e < count; e++) {
+        float q = y[e] / 0.05f;
+        cr_assert_float_eq(q, roundf(q), 1e-3, "value %zu (%g) is off the grid", e, (double)y[e]);
+        cr_assert(q >= 0 && q <= 255.001f);
+    }
+    /* Gradients flow through the rounding, and the float parameters move. */
+    int32_t labels[8] = {0, 1, 2, 3, 4, 0, 1, 2};
+    cr_assert_eq(et_net_forward(c.net, c.x, 8, true, 1, &err), ET_OK);
+    cr_assert_eq(et_net_backward(c.net, labels, 0, NULL, NULL, &err), ET_OK);
+    double g = 0;
+    for (size_t i = 0; i < et_net_param_count(c.net); i++)
+        g += fabs(et_net_grads(c.net)[i]);
+    cr_assert_gt(g, 0);
+    /* Off again: the float model is back, bit for bit. */
+    cr_assert_eq(et_net_set_fake_quant(c.net, NULL, 0, &err), ET_OK);
+    cr_assert_eq(et_net_forward(c.net, c.x, 8, false, 0, &err), ET_OK);
+    cr_assert_arr_eq(et_net_probs(c.net), plain, n_probs * sizeof *plain);
+    fq.scale = 0;
+    cr_assert_eq(et_net_set_fake_quant(c.net, &fq, 1, &err), ET_EINVAL);
+    free(plain);
+    converted_free(&c);
+}

@@ -189,6 +189,30 @@ void et_net_set_input_grad(et_net *n, bool on);
 const float *et_net_input_grad(const et_net *n);
 
 /* ------------------------------------------------------------------------
+ * Quantization-aware training
+ */
+
+/* One activation to fake-quantize: the output of model node `node`, with
+ * the int8 scale and zero point the converter chose for it. */
+typedef struct et_fake_quant {
+    int node;
+    float scale;
+    int32_t zero_point;
+} et_fake_quant;
+
+/* Turns quantization-aware training on (n_acts > 0) or off (n_acts 0).
+ * While on, every forward pass sees conv2d, depthwise and dense weights
+ * rounded to int8 per output channel (scale max|w| / 127, as the converter
+ * quantizes them; batch norm's per-channel scale folded in later does not
+ * change that grid), and each listed node's output rounded to its int8
+ * grid: y = scale * (clamp(round(y / scale) + zp, -128, 127) - zp).
+ * Gradients pass through both roundings unchanged (straight-through
+ * estimator) and the optimizer updates the float parameters. ET_EINVAL for
+ * a bad node or scale; ET_ENOMEM. */
+et_status et_net_set_fake_quant(et_net *n, const et_fake_quant *acts, size_t n_acts,
+                                et_error *err);
+
+/* ------------------------------------------------------------------------
  * Optimizers and learning rates
  */
 

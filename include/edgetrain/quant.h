@@ -37,6 +37,7 @@
 
 #include "edgetrain/core.h"
 #include "edgetrain/dsp.h"
+#include "edgetrain/net.h"
 #include "edgetrain/nn.h"
 
 #include <stdbool.h>
@@ -79,6 +80,9 @@ typedef struct et_quant_result {
     et_plan float32;
     size_t calibration_samples;
     size_t *calibration_rows; /* [calibration_samples] the rows calibrated on (indices into f) */
+    et_fake_quant *ranges;    /* [n_ranges] every int8 activation's node, scale and zero point
+                                 (for quantization-aware training) */
+    size_t n_ranges;
     et_quant_options options;
 } et_quant_result;
 

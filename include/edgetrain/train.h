@@ -112,14 +112,18 @@ typedef struct et_train_options {
     double label_smoothing;     /* 0..0.5 */
     bool skip_int8;             /* no int8 conversion */
     et_quant_options quant;     /* calibration settings (et_quant_defaults) */
-    bool quant_auto;            /* also try MSE clipping when min/max loses more than
-                                   int8_max_drop; keep the better */
-    double int8_max_drop;       /* accuracy points (0..1) int8 may lose before the
-                                   fallbacks run; 0.01 */
+    bool quant_auto;            /* when min/max loses more than int8_max_drop: try MSE
+                                   clipping, then quantization-aware fine-tuning; keep
+                                   the best */
+    double int8_max_drop;       /* accuracy (0..1) int8 may lose before the fallbacks
+                                   run; 0.01 */
+    bool qat;                   /* always run quantization-aware fine-tuning */
+    int qat_epochs;             /* epochs of it; 0 = 3 */
 } et_train_options;
 
 /* Adam, constant learning rate, no early stopping, no smoothing; int8 with
- * min/max calibration, bias correction, MSE fallback above a 1-point drop. */
+ * min/max calibration, bias correction, MSE then QAT fallbacks above a
+ * 1-point drop. */
 et_train_options et_train_defaults(void);
 
 typedef struct et_epoch_stats {
@@ -145,7 +149,8 @@ typedef struct et_train_result {
     bool has_int8;
     et_metrics validation_int8; /* the int8 plan run by the runtime, same split */
     double agreement;           /* share of validation samples where both predict alike */
-    char quant_path[16];        /* "minmax" or "mse": the calibration kept */
+    char quant_path[16];        /* the int8 model kept: "minmax", "mse" (post-training
+                                   calibration) or "qat" (fine-tuned with fake quantization) */
     bool quant_fallback;        /* the int8 drop was over int8_max_drop (fallback tried) */
     size_t calibration_samples;
     et_plan plan_float32, plan_int8; /* sizes only: bytes is NULL */

@@ -58,6 +58,9 @@ void et_net_destroy(et_net *n)
     free(n->grad_pool);
     free(n->acc_tmp);
     free(n->loss_probs);
+    free(n->qparams);
+    free(n->fq_scale);
+    free(n->fq_zero);
     free(n->scratch);
     free(n->masks);
     free(n->bn_saved);
@@ -372,9 +375,12 @@ static et_dims batch_dims(et_dims d, int batch)
     return d;
 }
 
+/* Parameters as the kernels see them: with quantization-aware training on,
+ * the copy whose weights are fake-quantized (the optimizer still updates
+ * the float parameters: the straight-through estimator). */
 static const float *param(const et_net *n, size_t offset)
 {
-    return offset == ET_NN_NO_PARAM ? NULL : n->params + offset;
+    return offset == ET_NN_NO_PARAM ? NULL : (n->fq ? n->qparams : n->params) + offset;
 }
 
 /* Row-wise softmax, computed as the loss kernel computes it (double,
@@ -464,8 +470,13 @@ et_status et_net_forward(et_net *n, const float *x, int batch, bool training, ui
     if (batch < 1 || batch > n->max_batch)
         return et_error_set(err, ET_EINVAL, "batch of %d samples: this net takes 1..%d", batch,
                             n->max_batch);
-    for (int i = 0; i < n->n_nodes; i++)
+    if (n->fq)
+        et_net_fq_weights(n);
+    for (int i = 0; i < n->n_nodes; i++) {
         forward_node(n, i, x, batch, training, step_seed);
+        if (n->fq && n->fq_scale[i] > 0)
+            et_net_fq_output(n, i, n->nodes[i].y, (size_t)batch * n->nodes[i].count);
+    }
     n->batch = batch;
     n->last_training = training;
     n->input_grad_valid = false;

@@ -103,11 +103,25 @@ struct et_net {
     size_t bytes; /* allocated so far */
     bool oom;     /* an allocation failed while planning */
 
+    /* Quantization-aware training (net_qat.c): forward and backward read
+     * qparams, the parameters with int8 fake-quantized weights, and the
+     * outputs of nodes with fq_scale > 0 are fake-quantized to int8. */
+    bool fq;
+    float *qparams;
+    float *fq_scale;    /* [n_nodes], 0 = not quantized */
+    int32_t *fq_zero;   /* [n_nodes] */
+
     int batch;             /* of the last forward pass; 0 before the first */
     bool last_training;    /* the last forward pass was a training one */
     bool input_grad;       /* backward computes d loss / d x too */
     bool input_grad_valid; /* ... and the last backward pass did */
 };
+
+/* Quantization-aware training: refreshes qparams from params (weights of
+ * conv2d, depthwise and dense fake-quantized per output channel), and
+ * fake-quantizes node i's output in place. */
+void et_net_fq_weights(et_net *n);
+void et_net_fq_output(et_net *n, int i, float *y, size_t total);
 
 /* Sets needs_grad, runs_back and acc for every node from the graph and
  * n->input_grad. */

@@ -93,13 +93,23 @@ static void augment(float *dst, const float *src, int h, int w, int c, bool clam
         double sy = y0 + (y + 0.5) * ch / h - 0.5;
         int ya = (int)floor(sy);
         double fy = sy - ya;
-        int y1 = ya < 0 ? 0 : ya >= h ? h - 1 : ya, y2 = ya + 1 >= h ? h - 1 : ya + 1 < 0 ? 0 : ya + 1;
+        int y1 = ya < 0    ? 0
+                 : ya >= h ? h - 1
+                           : ya,
+            y2 = ya + 1 >= h  ? h - 1
+                 : ya + 1 < 0 ? 0
+                              : ya + 1;
         for (int x = 0; x < w; x++) {
             int xo = flip ? w - 1 - x : x;
             double sx = x0 + (xo + 0.5) * cw / w - 0.5;
             int xa = (int)floor(sx);
             double fx = sx - xa;
-            int x1 = xa < 0 ? 0 : xa >= w ? w - 1 : xa, x2 = xa + 1 >= w ? w - 1 : xa + 1 < 0 ? 0 : xa + 1;
+            int x1 = xa < 0    ? 0
+                     : xa >= w ? w - 1
+                               : xa,
+                x2 = xa + 1 >= w  ? w - 1
+                     : xa + 1 < 0 ? 0
+                                  : xa + 1;
             for (int k = 0; k < c; k++) {
                 double v = (1 - fy) * ((1 - fx) * src[((size_t)y1 * w + x1) * c + k] +
                                        fx * src[((size_t)y1 * w + x2) * c + k]) +
@@ -114,130 +124,38 @@ static void augment(float *dst, const float *src, int h, int w, int c, bool clam
     }
 }
 
-static et_status validate(et_net *net, const et_features *f, const size_t *val, size_t n_val,
-                          float *batch_x, float *probs, int32_t *truth, int64_t *ids,
-                          size_t classes, et_metrics *m, et_error *err)
+et_status et_trainer_validate(et_trainer *t, et_metrics *m, et_error *err)
 {
-    et_status rc = et_predict_rows(net, f, val, n_val, batch_x, -1, probs, err);
+    et_status rc = et_predict_rows(t->net, t->f, t->val, t->n_val, t->x, -1, t->probs, err);
     if (rc < 0)
         return rc;
-    for (size_t i = 0; i < n_val; i++) {
-        truth[i] = et_features_label(f, val[i]);
-        ids[i] = et_features_id(f, val[i]);
+    for (size_t i = 0; i < t->n_val; i++) {
+        t->truth[i] = et_features_label(t->f, t->val[i]);
+        t->ids[i] = et_features_id(t->f, t->val[i]);
     }
-    return et_metrics_compute(truth, probs, n_val, classes, ids, m, err);
+    return et_metrics_compute(t->truth, t->probs, t->n_val, t->classes, t->ids, m, err);
 }
 
-/* One conversion of the best weights and its int8 accuracy on the validation split. */
-static et_status convert_once(const et_model *model, const float *params, const et_features *f,
-                              const size_t *val, size_t n_val, const int32_t *truth,
-                              const int64_t *ids, size_t classes, const et_quant_options *qo,
-                              et_quant_result *q, float *probs, et_metrics *m, et_error *err)
+void et_trainer_fill_batch(et_trainer *t, size_t start, size_t b, uint64_t *s)
 {
-    et_status rc = et_quant_convert(model, params, f, val, n_val, qo, q, err);
-    if (rc == ET_OK)
-        rc = et_plan_predict(q->int8.bytes, q->int8.size, f, val, n_val, probs, err);
-    if (rc == ET_OK)
-        rc = et_metrics_compute(truth, probs, n_val, classes, ids, m, err);
-    if (rc < 0)
-        et_quant_result_free(q);
-    return rc;
+    for (size_t i = 0; i < b; i++) {
+        size_t row = t->train[start + i];
+        if (t->imp->augment)
+            augment(t->x + i * t->row_floats, et_features_row(t->f, row), t->h, t->w, t->c,
+                    t->clamp, s);
+        else
+            memcpy(t->x + i * t->row_floats, et_features_row(t->f, row),
+                   t->row_floats * sizeof(float));
+        t->labels[i] = et_features_label(t->f, row);
+    }
 }
 
-/* The int8 model of the best epoch: min/max calibration first; when it
- * loses more than int8_max_drop against float32, MSE clipping too, and the
- * better of the two is kept. probs_f32 holds the float32 validation
- * predictions (for the agreement). Fills out's int8 fields and q; returns
- * the JSON record of what was done (malloc'ed) or NULL with out->quant_error
- * set when no int8 model could be made (training still succeeds). */
-static char *make_int8(const et_model *model, const float *params, const et_features *f,
-                       const size_t *val, size_t n_val, const int32_t *truth, const int64_t *ids,
-                       size_t classes, const float *probs_f32, const et_train_options *opt,
-                       et_train_result *out, et_quant_result *q)
+void et_trainer_shuffle(et_trainer *t, uint64_t *s)
 {
-    et_error err = {0};
-    float *probs = malloc((n_val + 1) * classes * sizeof *probs),
-          *probs2 = malloc((n_val + 1) * classes * sizeof *probs2);
-    json_t *tried = json_array();
-    et_quant_options qo = opt->quant;
-    et_status rc = probs && probs2 ? convert_once(model, params, f, val, n_val, truth, ids,
-                                                  classes, &qo, q, probs, &out->validation_int8,
-                                                  &err)
-                                   : et_error_set(&err, ET_ENOMEM, "out of memory");
-    if (rc == ET_OK)
-        json_array_append_new(tried, json_pack("{s:s,s:f}", "calibration",
-                                               et_calibration_name(qo.calibration), "accuracy",
-                                               out->validation_int8.accuracy));
-    double drop = out->validation.accuracy - out->validation_int8.accuracy;
-    if (rc == ET_OK && opt->quant_auto && drop > opt->int8_max_drop &&
-        qo.calibration == ET_CALIBRATION_MINMAX) {
-        out->quant_fallback = true;
-        et_quant_options q2o = qo;
-        q2o.calibration = ET_CALIBRATION_MSE;
-        et_quant_result q2;
-        et_metrics m2;
-        et_error err2 = {0};
-        if (convert_once(model, params, f, val, n_val, truth, ids, classes, &q2o, &q2, probs2, &m2,
-                         &err2) == ET_OK) {
-            json_array_append_new(tried, json_pack("{s:s,s:f}", "calibration", "mse", "accuracy",
-                                                   m2.accuracy));
-            if (m2.accuracy > out->validation_int8.accuracy) {
-                et_quant_result_free(q);
-                *q = q2;
-                et_metrics_free(&out->validation_int8);
-                out->validation_int8 = m2;
-                float *t = probs;
-                probs = probs2;
-                probs2 = t;
-            } else {
-                et_quant_result_free(&q2);
-                et_metrics_free(&m2);
-            }
-        }
-    }
-    char *text = NULL;
-    if (rc == ET_OK) {
-        out->has_int8 = true;
-        out->agreement = et_metrics_agreement(probs_f32, probs, n_val, classes);
-        snprintf(out->quant_path, sizeof out->quant_path, "%s",
-                 et_calibration_name(q->options.calibration));
-        out->calibration_samples = q->calibration_samples;
-        out->plan_int8 = q->int8;
-        out->plan_int8.bytes = NULL;
-        out->plan_float32 = q->float32;
-        out->plan_float32.bytes = NULL;
-        json_t *j = json_pack(
-            "{s:s,s:b,s:I,s:f,s:b,s:f,s:o,s:{s:I,s:I},s:{s:I,s:I}}", "calibration", out->quant_path,
-            "bias_correction", q->options.bias_correction, "calibration_samples",
-            (json_int_t)q->calibration_samples, "max_drop", opt->int8_max_drop, "fallback",
-            out->quant_fallback, "agreement", out->agreement, "tried", json_incref(tried),
-            "int8_plan", "bytes", (json_int_t)q->int8.size, "arena_bytes",
-            (json_int_t)q->int8.arena_size, "float32_plan", "bytes", (json_int_t)q->float32.size,
-            "arena_bytes", (json_int_t)q->float32.arena_size);
-        text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        json_decref(j);
-    } else {
-        snprintf(out->quant_error, sizeof out->quant_error, "%s", err.msg);
-    }
-    json_decref(tried);
-    free(probs);
-    free(probs2);
-    return text;
+    shuffle(t->train, t->n_train, s);
 }
 
-typedef struct trainer {
-    et_net *net;
-    const et_features *f;
-    const et_impulse *imp;
-    size_t *train, n_train, *val, n_val;
-    size_t classes, row_floats;
-    int h, w, c, batch;
-    float *x, *probs, *best;
-    int32_t *labels, *truth;
-    int64_t *ids;
-} trainer;
-
-static void trainer_free(trainer *t)
+static void trainer_free(et_trainer *t)
 {
     et_net_destroy(t->net);
     free(t->train);
@@ -276,14 +194,15 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
         rc = et_features_open(p, &imp, &f, err);
     if (rc < 0)
         return rc;
-    trainer t = {.f = f, .imp = &imp, .batch = batch};
+    et_trainer t = {.f = f, .imp = &imp, .batch = batch, .lr = lr};
     t.classes = et_features_n_labels(f);
     et_features_shape(f, &t.h, &t.w, &t.c);
     t.row_floats = (size_t)t.h * t.w * t.c;
     et_model *model = NULL;
     if (t.classes < 2)
-        rc = et_error_set(err, ET_EINVAL, "the project has %zu label%s; a classifier needs at "
-                                          "least two (edgetrain import ... --label OTHER)",
+        rc = et_error_set(err, ET_EINVAL,
+                          "the project has %zu label%s; a classifier needs at "
+                          "least two (edgetrain import ... --label OTHER)",
                           t.classes, t.classes == 1 ? "" : "s");
     if (rc == ET_OK)
         rc = split_rows(f, imp.validation_split, (uint64_t)imp.seed, &t.train, &t.n_train, &t.val,
@@ -293,10 +212,11 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                           "%zu training and %zu validation samples: import more training samples",
                           t.n_train, t.n_val);
     if (rc == ET_OK && (size_t)batch > t.n_train)
-        rc = et_error_set(err, ET_EINVAL,
-                          "batch size %d is larger than the %zu training samples (after the "
-                          "validation split); use --batch-size or learning.batch_size of at most %zu",
-                          batch, t.n_train, t.n_train);
+        rc = et_error_set(
+            err, ET_EINVAL,
+            "batch size %d is larger than the %zu training samples (after the "
+            "validation split); use --batch-size or learning.batch_size of at most %zu",
+            batch, t.n_train, t.n_train);
     if (rc == ET_OK)
         rc = et_model_create_from_impulse(&imp, (int)t.classes, t.c, &model, err);
     int max_batch = batch > 64 ? batch : 64;
@@ -313,7 +233,7 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
             rc = et_error_set(err, ET_ENOMEM, "out of memory");
     }
     et_optimizer optim = opt->optimizer == ET_OPT_SGD ? et_optimizer_sgd(0.9) : et_optimizer_adam();
-    const bool clamp = imp.processing == ET_PROCESSING_IMAGE;
+    t.clamp = imp.processing == ET_PROCESSING_IMAGE;
     const int steps_per_epoch = (int)((t.n_train + (size_t)batch - 1) / (size_t)batch);
     const int total_steps = steps_per_epoch * epochs;
     double best_loss = INFINITY;
@@ -330,23 +250,14 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
     for (int epoch = 1; rc == ET_OK && epoch <= epochs; epoch++) {
         double e0 = et_now_s();
         uint64_t s = (uint64_t)imp.seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch;
-        shuffle(t.train, t.n_train, &s);
+        et_trainer_shuffle(&t, &s);
         double loss_sum = 0;
         size_t right = 0, seen = 0;
         et_progress bar;
         et_progress_begin(&bar, "training", t.n_train);
         for (size_t start = 0; start < t.n_train && rc == ET_OK; start += (size_t)batch) {
             size_t b = t.n_train - start < (size_t)batch ? t.n_train - start : (size_t)batch;
-            for (size_t i = 0; i < b; i++) {
-                size_t row = t.train[start + i];
-                if (imp.augment)
-                    augment(t.x + i * t.row_floats, et_features_row(f, row), t.h, t.w, t.c, clamp,
-                            &s);
-                else
-                    memcpy(t.x + i * t.row_floats, et_features_row(f, row),
-                           t.row_floats * sizeof(float));
-                t.labels[i] = et_features_label(f, row);
-            }
+            et_trainer_fill_batch(&t, start, b, &s);
             double loss = 0;
             rc = et_net_forward(t.net, t.x, (int)b, true,
                                 (uint64_t)imp.seed * 1000003ull + (uint64_t)step, err);
@@ -379,7 +290,7 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
             break;
         double train_s = et_now_s() - e0;
         et_metrics m;
-        rc = validate(t.net, f, t.val, t.n_val, t.x, t.probs, t.truth, t.ids, t.classes, &m, err);
+        rc = et_trainer_validate(&t, &m, err);
         if (rc == ET_EINTR) {
             out->interrupted = true;
             rc = ET_OK;
@@ -411,8 +322,8 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                                      "%s{\"epoch\":%d,\"loss\":%.6g,\"accuracy\":%.6g,"
                                      "\"val_loss\":%.6g,\"val_accuracy\":%.6g,"
                                      "\"samples_per_s\":%.1f}",
-                                     epoch > 1 ? "," : "", epoch, es.loss, es.accuracy,
-                                     es.val_loss, es.val_accuracy, es.samples_per_s);
+                                     epoch > 1 ? "," : "", epoch, es.loss, es.accuracy, es.val_loss,
+                                     es.val_accuracy, es.samples_per_s);
         if (on_epoch)
             on_epoch(ctx, &es);
         if (opt->early_stopping > 0 && since_best >= opt->early_stopping)
@@ -424,8 +335,7 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
         /* The best epoch's weights, measured again for the record. */
         memcpy(et_net_params(t.net), t.best, et_net_param_count(t.net) * sizeof(float));
         et_interrupt_clear(); /* the model is saved even after Ctrl-C */
-        rc = validate(t.net, f, t.val, t.n_val, t.x, t.probs, t.truth, t.ids, t.classes,
-                      &out->validation, err);
+        rc = et_trainer_validate(&t, &out->validation, err);
     }
     if (rc == ET_OK) {
         snprintf(history_text + hist_len, hist_cap - hist_len, "]");
@@ -441,11 +351,10 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
             snprintf(out->quant_error, sizeof out->quant_error,
                      "skipped: training was interrupted");
         else if (!opt->skip_int8) {
-            quant_json = make_int8(model, t.best, f, t.val, t.n_val, t.truth, t.ids, t.classes,
-                                   t.probs, opt, out, &q);
+            quant_json = et_train_make_int8(&t, model, opt, out, &q);
             if (out->has_int8)
-                val_int8_json = et_metrics_to_json(&out->validation_int8,
-                                                   (const char *const *)out->labels);
+                val_int8_json =
+                    et_metrics_to_json(&out->validation_int8, (const char *const *)out->labels);
         }
         if (out->has_int8) {
             cal_ids = malloc((q.calibration_samples + 1) * sizeof *cal_ids);

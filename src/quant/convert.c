@@ -29,6 +29,8 @@ void et_quant_result_free(et_quant_result *r)
     et_plan_free(&r->float32);
     free(r->calibration_rows);
     r->calibration_rows = NULL;
+    free(r->ranges);
+    r->ranges = NULL;
 }
 
 et_status et_quant_convert(const et_model *m, const float *params, const et_features *f,
@@ -60,6 +62,16 @@ et_status et_quant_convert(const et_model *m, const float *params, const et_feat
         rc = et_qgraph_emit(&g, ETRT_INT8, o.bias_correction, &out->int8, err);
     if (rc == ET_OK)
         rc = et_qgraph_emit(&g, ETRT_FLOAT32, false, &out->float32, err);
+    /* The activations' grids, for quantization-aware training: every tensor
+     * but the softmax output (a probability the loss needs unrounded) and
+     * reshapes (the same values as their input). */
+    out->ranges = rc == ET_OK ? calloc((size_t)g.n_t + 1, sizeof *out->ranges) : NULL;
+    if (rc == ET_OK && !out->ranges)
+        rc = et_error_set(err, ET_ENOMEM, "out of memory");
+    for (int k = 0; rc == ET_OK && k < g.n_t; k++)
+        if (k != g.output && g.t[k].alias < 0)
+            out->ranges[out->n_ranges++] =
+                (et_fake_quant){g.t[k].node, g.t[k].scale, g.t[k].zero_point};
     et_qgraph_free(&g);
     out->calibration_rows = sel;
     out->calibration_samples = take;
