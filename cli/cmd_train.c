@@ -1,6 +1,7 @@
 /* edgetrain train: trains the impulse's model and stores it as a model version. */
 #include "cli.h"
 
+#include "edgetrain/estimate.h"
 #include "edgetrain/train.h"
 
 #include <getopt.h>
@@ -13,11 +14,12 @@ void cli_print_epoch(void *ctx, const et_epoch_stats *s)
     (void)ctx;
     if (et_log_get_level() > ET_LOG_INFO)
         return;
-    fprintf(stderr,
-            "epoch %3d/%d  loss %.4f  acc %5.1f%%  val_loss %.4f  val_acc %5.1f%%  %7.0f samples/s  "
-            "%5.1fs%s\n",
-            s->epoch, s->epochs, s->loss, 100 * s->accuracy, s->val_loss, 100 * s->val_accuracy,
-            s->samples_per_s, s->seconds, s->best ? "  *" : "");
+    fprintf(
+        stderr,
+        "epoch %3d/%d  loss %.4f  acc %5.1f%%  val_loss %.4f  val_acc %5.1f%%  %7.0f samples/s  "
+        "%5.1fs%s\n",
+        s->epoch, s->epochs, s->loss, 100 * s->accuracy, s->val_loss, 100 * s->val_accuracy,
+        s->samples_per_s, s->seconds, s->best ? "  *" : "");
 }
 
 /* The confusion matrix and per-class figures as text. */
@@ -62,6 +64,8 @@ int cmd_train(cli *c, int argc, char **argv)
         {"calibration", required_argument, NULL, 'C'},
         {"int8-max-drop", required_argument, NULL, 'D'},
         {"qat", no_argument, NULL, 'Q'},
+        {"max-time", required_argument, NULL, 'T'},
+        {"estimate", no_argument, NULL, 'X'},
         {"qat-epochs", required_argument, NULL, 'E'},
         {0},
     };
@@ -126,6 +130,13 @@ int cmd_train(cli *c, int argc, char **argv)
             opt.quant_auto = false; /* the user chose */
             break;
         case 'Q': opt.qat = true; break;
+        case 'X': opt.estimate_only = true; break;
+        case 'T': {
+            et_error e = {0};
+            if (et_parse_duration(optarg, &opt.max_seconds, &e) < 0)
+                return cli_usage_error(c, "train", "--max-time: %s", e.msg);
+            break;
+        }
         case 'E':
             opt.qat_epochs = (int)strtol(optarg, &end, 10);
             if (*end || opt.qat_epochs < 1 || opt.qat_epochs > 100)
@@ -186,37 +197,51 @@ int cmd_train(cli *c, int argc, char **argv)
     et_project_close(p);
     if (rc < 0)
         return cli_fail(c, &err);
+    if (opt.estimate_only) {
+        char total[32];
+        et_format_duration(res.estimated_seconds, total, sizeof total);
+        if (c->json)
+            cli_print_json(json_pack(
+                "{s:f,s:I,s:I,s:I}", "estimated_seconds", res.estimated_seconds, "impulse_version",
+                (json_int_t)res.impulse_version, "train_samples", (json_int_t)res.n_train,
+                "validation_samples", (json_int_t)res.n_validation));
+        else
+            printf("Estimated training time: %s (nothing was trained)\n", total);
+        et_train_result_free(&res);
+        return 0;
+    }
     if (c->json) {
         char *val = et_metrics_to_json(&res.validation, (const char *const *)res.labels);
-        char *val8 = res.has_int8 ? et_metrics_to_json(&res.validation_int8,
-                                                       (const char *const *)res.labels)
-                                  : NULL;
+        char *val8 = res.has_int8
+                         ? et_metrics_to_json(&res.validation_int8, (const char *const *)res.labels)
+                         : NULL;
         json_t *labels = json_array();
         for (size_t i = 0; i < res.n_labels; i++)
             json_array_append_new(labels, json_string(res.labels[i]));
         json_t *quant = json_null();
         if (res.has_int8)
-            quant = json_pack("{s:s,s:b,s:I,s:f,s:{s:I,s:I},s:{s:I,s:I}}", "method",
-                              res.quant_path, "fallback", res.quant_fallback,
-                              "calibration_samples", (json_int_t)res.calibration_samples,
-                              "agreement", res.agreement, "int8_plan", "bytes",
-                              (json_int_t)res.plan_int8.size, "arena_bytes",
+            quant = json_pack("{s:s,s:b,s:I,s:f,s:{s:I,s:I},s:{s:I,s:I}}", "method", res.quant_path,
+                              "fallback", res.quant_fallback, "calibration_samples",
+                              (json_int_t)res.calibration_samples, "agreement", res.agreement,
+                              "int8_plan", "bytes", (json_int_t)res.plan_int8.size, "arena_bytes",
                               (json_int_t)res.plan_int8.arena_size, "float32_plan", "bytes",
                               (json_int_t)res.plan_float32.size, "arena_bytes",
                               (json_int_t)res.plan_float32.arena_size);
-        json_t *out = json_pack("{s:I,s:I,s:I,s:i,s:i,s:i,s:b,s:f,s:f,s:I,s:I,s:o,s:{s:o?,s:o?},"
-                                "s:o,s:s?}",
-                                "model", (json_int_t)res.model_id, "model_id",
-                                (json_int_t)res.model_id, "impulse_version",
-                                (json_int_t)res.impulse_version, "epochs", res.epochs_run,
-                                "epochs_run", res.epochs_run, "best_epoch", res.best_epoch,
-                                "interrupted", res.interrupted, "seconds", res.seconds,
-                                "samples_per_second", res.samples_per_s, "train_samples",
-                                (json_int_t)res.n_train, "validation_samples",
-                                (json_int_t)res.n_validation, "labels", labels, "validation",
-                                "float32", val ? json_loads(val, 0, NULL) : NULL, "int8",
-                                val8 ? json_loads(val8, 0, NULL) : NULL, "quantization", quant,
-                                "int8_error", res.quant_error[0] ? res.quant_error : NULL);
+        json_t *out = json_pack(
+            "{s:I,s:I,s:I,s:i,s:i,s:i,s:b,s:f,s:f,s:I,s:I,s:o,s:{s:o?,s:o?},"
+            "s:o,s:s?}",
+            "model", (json_int_t)res.model_id, "model_id", (json_int_t)res.model_id,
+            "impulse_version", (json_int_t)res.impulse_version, "epochs", res.epochs_run,
+            "epochs_run", res.epochs_run, "best_epoch", res.best_epoch, "interrupted",
+            res.interrupted, "seconds", res.seconds, "samples_per_second", res.samples_per_s,
+            "train_samples", (json_int_t)res.n_train, "validation_samples",
+            (json_int_t)res.n_validation, "labels", labels, "validation", "float32",
+            val ? json_loads(val, 0, NULL) : NULL, "int8", val8 ? json_loads(val8, 0, NULL) : NULL,
+            "quantization", quant, "int8_error", res.quant_error[0] ? res.quant_error : NULL);
+        json_object_set_new(out, "estimated_seconds", json_real(res.estimated_seconds));
+        json_object_set_new(out, "estimated_seconds_after_epoch1",
+                            res.estimated_after_epoch1 > 0 ? json_real(res.estimated_after_epoch1)
+                                                           : json_null());
         cli_print_json(out);
         free(val);
         free(val8);
@@ -224,8 +249,9 @@ int cmd_train(cli *c, int argc, char **argv)
         printf("Model %lld (impulse version %lld): best epoch %d of %d%s, %.1fs, %zu training "
                "and %zu validation samples.\n\nValidation, float32:\n",
                (long long)res.model_id, (long long)res.impulse_version, res.best_epoch,
-               res.epochs_run, res.interrupted ? " (interrupted: the best epoch so far was kept)" : "",
-               res.seconds, res.n_train, res.n_validation);
+               res.epochs_run,
+               res.interrupted ? " (interrupted: the best epoch so far was kept)" : "", res.seconds,
+               res.n_train, res.n_validation);
         cli_print_metrics(&res.validation, (const char *const *)res.labels);
         if (res.has_int8) {
             printf("\nValidation, int8 (computed by the runtime that runs on the device):\n");

@@ -678,6 +678,25 @@ Test(cli, train_then_test, .timeout = 120)
     cr_assert_neq(tu_run(NULL, &err, "-C", proj, "test", "--int8", "--model", idtext, NULL), 0);
     cr_assert(strstr(err, "no int8 version"), "%s", err);
     free(err);
+    /* The estimate: printed before training, alone with --estimate (nothing
+     * stored), and a time limit refuses the job before any work. */
+    cr_assert_eq(tu_run(&out, &err, "-C", proj, "train", "--estimate", "--json", NULL), 0, "%s",
+                 err);
+    cr_assert(strstr(err, "Estimated training time"), "%s", err);
+    j = parse_json(out);
+    cr_assert_gt(json_real_value(json_object_get(j, "estimated_seconds")), 0, "%s", out);
+    json_decref(j);
+    free(out);
+    free(err);
+    long models = tu_db_int(proj, "SELECT count(*) FROM models");
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--epochs", "1000", "--max-time", "1s",
+                        NULL),
+                 1);
+    cr_assert(strstr(err, "is larger than the time limit (1s)"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_db_int(proj, "SELECT count(*) FROM models"), models, "nothing stored");
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--max-time", "soon", NULL), 2);
+    free(err);
     /* Quantization-aware fine-tuning on demand: the best int8 model is kept. */
     cr_assert_eq(tu_run(&out, &err, "-C", proj, "train", "--epochs", "6", "--qat", "--qat-epochs",
                         "2", "--json", NULL),

@@ -38,6 +38,7 @@ enum {
     ET_EEXIST = -8,       /* the thing to be created already exists */
     ET_EPROBLEMS = -9,    /* the job ran, but some inputs were skipped (see its problems) */
     ET_EVERSION = -10,    /* made by a newer edgetrain */
+    ET_EREFUSED = -11,    /* the job was refused before it started (e.g. over a time limit) */
 };
 
 /* Human-readable name of a status code ("bad input", "I/O error", ...). */

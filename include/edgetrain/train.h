@@ -118,6 +118,9 @@ typedef struct et_train_options {
     double int8_max_drop;       /* accuracy (0..1) int8 may lose before the fallbacks
                                    run; 0.01 */
     bool qat;                   /* always run quantization-aware fine-tuning */
+    double max_seconds;         /* refuse (ET_EREFUSED) when the estimate is longer; 0 = no
+                                   limit */
+    bool estimate_only;         /* stop after the estimate (nothing is trained or stored) */
     int qat_epochs;             /* epochs of it; 0 = 3 */
 } et_train_options;
 
@@ -143,6 +146,8 @@ typedef struct et_train_result {
     int epochs_run, best_epoch;
     bool interrupted;           /* Ctrl-C: stopped, the best epoch so far was kept */
     double seconds;
+    double estimated_seconds;   /* the estimate printed before training (edgetrain/estimate.h) */
+    double estimated_after_epoch1; /* the estimate refined with the first epoch's time; 0 */
     double samples_per_s;       /* mean training throughput over the epochs run */
     size_t n_train, n_validation;
     et_metrics validation;      /* float32, best epoch, on the validation split */

@@ -18,6 +18,7 @@ const char *et_status_str(et_status code)
     case ET_EEXIST: return "already exists";
     case ET_EPROBLEMS: return "some inputs were skipped";
     case ET_EVERSION: return "made by a newer edgetrain";
+    case ET_EREFUSED: return "refused";
     default: return "unknown error";
     }
 }

@@ -4,6 +4,7 @@
 #include "edgetrain/train.h"
 
 #include "edgetrain/dsp.h"
+#include "edgetrain/estimate.h"
 
 #include "core/rng.h"
 #include "nn/train_internal.h"
@@ -219,6 +220,39 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
             batch, t.n_train, t.n_train);
     if (rc == ET_OK)
         rc = et_model_create_from_impulse(&imp, (int)t.classes, t.c, &model, err);
+    /* The estimate, before any training work: printed, and a limit enforced. */
+    et_train_estimate est = {0};
+    et_machine_rates rates = {0};
+    if (rc == ET_OK) {
+        rc = et_machine_rates_get(&rates, err);
+        if (rc == ET_OK) {
+            et_estimate_training(model, &rates, t.n_train, t.n_val, epochs, !opt->skip_int8, &est);
+            out->estimated_seconds = est.seconds;
+            char total[32], limit[32];
+            et_format_duration(est.seconds, total, sizeof total);
+            et_log_info(
+                "Estimated training time: %s (%d epoch%s of %zu samples, validation on %zu%s)",
+                total, epochs, epochs == 1 ? "" : "s", t.n_train, t.n_val,
+                opt->skip_int8 ? "" : ", int8 conversion");
+            if (opt->max_seconds > 0 && est.seconds > opt->max_seconds) {
+                et_format_duration(opt->max_seconds, limit, sizeof limit);
+                rc = et_error_set(err, ET_EREFUSED,
+                                  "Estimated training time (%s) is larger than the time limit "
+                                  "(%s); train fewer epochs, a smaller input or a lighter model "
+                                  "(edgetrain profile), or raise --max-time",
+                                  total, limit);
+            }
+        }
+    }
+    if (rc == ET_OK && opt->estimate_only) {
+        out->n_train = t.n_train;
+        out->n_validation = t.n_val;
+        out->impulse_version = version;
+        et_features_close(f);
+        et_model_destroy(model);
+        trainer_free(&t);
+        return ET_OK;
+    }
     int max_batch = batch > 64 ? batch : 64;
     if (rc == ET_OK)
         rc = et_net_create(model, max_batch, &t.net, err);
@@ -247,6 +281,7 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
         hist_len = (size_t)snprintf(history_text, hist_cap, "[");
     if (rc == ET_OK)
         et_net_init(t.net, (uint64_t)imp.seed);
+    double loop_t0 = et_now_s();
     for (int epoch = 1; rc == ET_OK && epoch <= epochs; epoch++) {
         double e0 = et_now_s();
         uint64_t s = (uint64_t)imp.seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch;
@@ -299,6 +334,14 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
         if (rc < 0)
             break;
         out->epochs_run = epoch;
+        if (epoch == 1 && epochs > 1) {
+            double e1 = et_now_s() - e0;
+            out->estimated_after_epoch1 = (et_now_s() - t0) + e1 * (epochs - 1) + est.int8_seconds;
+            char total[32], left[32];
+            et_format_duration(out->estimated_after_epoch1, total, sizeof total);
+            et_format_duration(e1 * (epochs - 1) + est.int8_seconds, left, sizeof left);
+            et_log_info("After epoch 1: estimated training time %s (%s left)", total, left);
+        }
         et_epoch_stats es = {.epoch = epoch,
                              .epochs = epochs,
                              .loss = loss_sum / (double)seen,
@@ -328,6 +371,12 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
             on_epoch(ctx, &es);
         if (opt->early_stopping > 0 && since_best >= opt->early_stopping)
             break;
+    }
+    /* Teach the estimate what the epochs really took (full runs only). */
+    if (rc == ET_OK && !out->interrupted && out->epochs_run > 0 && est.seconds > 0) {
+        double per_epoch =
+            (est.train_seconds + est.validation_seconds * epochs / (epochs + 1.0)) / epochs;
+        et_machine_rates_learn(&rates, et_now_s() - loop_t0, per_epoch * out->epochs_run);
     }
     if (rc == ET_OK && out->best_epoch == 0)
         rc = et_error_set(err, ET_EINTR, "interrupted before the first epoch ended; nothing saved");

@@ -1,0 +1,508 @@
+/* Training-time estimates: this machine's speed per op kind (measured on the
+ * fast training kernels, cached), summed over a model's layers. */
+#include "edgetrain/estimate.h"
+
+#include "core/fsutil.h"
+#include "core/rng.h"
+#include "etrt_kernels.h"
+#include "kernels/kernels.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What identifies "this machine and build" for the cache. */
+static void machine_key(char key[17], int threads)
+{
+    char cpu[600] = "unknown";
+    FILE *fp = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (fp && fgets(line, sizeof line, fp))
+        if (!strncmp(line, "model name", 10)) {
+            const char *c = strchr(line, ':');
+            snprintf(cpu, sizeof cpu, "%s", c ? c + 1 : line);
+            break;
+        }
+    if (fp)
+        fclose(fp);
+    char text[700];
+    /* __DATE__/__TIME__ of this file stand for the build: a rebuilt binary
+     * may have other kernels, so it measures again. */
+    snprintf(text, sizeof text, "%s|%d|%s %s", cpu, threads, __DATE__, __TIME__);
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const char *p = text; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    snprintf(key, 17, "%016llx", (unsigned long long)h);
+}
+
+/* Seconds per call of fn(ctx), the best of a few runs after a warm-up. */
+typedef void (*bench_fn)(void *ctx);
+static double best_time(bench_fn fn, void *ctx, int runs)
+{
+    fn(ctx);
+    double best = INFINITY;
+    for (int r = 0; r < runs; r++) {
+        double t0 = et_now_s();
+        fn(ctx);
+        double t = et_now_s() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+typedef struct conv_case {
+    et_window win;
+    et_dims in, out;
+    float *x, *w, *b, *y, *dy, *dx, *dw, *db;
+    void *scratch;
+    bool backward, depthwise;
+} conv_case;
+
+static void run_conv(void *ctx)
+{
+    conv_case *c = ctx;
+    if (c->depthwise) {
+        et_depthwise_conv2d_forward_fast(&c->win, &c->in, c->x, c->w, c->b, &c->out, c->y,
+                                         c->scratch);
+        if (c->backward)
+            et_depthwise_conv2d_backward_fast(&c->win, &c->in, c->x, c->w, &c->out, c->dy, c->dx,
+                                              c->dw, c->db, c->scratch);
+        return;
+    }
+    et_conv2d_forward_fast(&c->win, &c->in, c->x, c->w, c->b, &c->out, c->y, c->scratch);
+    if (c->backward)
+        et_conv2d_backward_fast(&c->win, &c->in, c->x, c->w, &c->out, c->dy, c->dx, c->dw, c->db,
+                                c->scratch);
+}
+
+static float *filled(size_t n, uint64_t *s)
+{
+    float *p = malloc((n + 1) * sizeof *p);
+    for (size_t i = 0; p && i < n; i++)
+        p[i] = (float)(et_rng_unit(s) - 0.5);
+    return p;
+}
+
+/* Times one conv2d or depthwise shape; writes forward and forward+backward
+ * seconds. false when out of memory. */
+static bool time_conv(int n, int hw, int in_c, int out_c, int k, bool depthwise, double *fwd,
+                      double *train)
+{
+    conv_case c = {.depthwise = depthwise};
+    c.win = (et_window){.k_h = k, .k_w = k, .stride_h = 1, .stride_w = 1};
+    c.in = (et_dims){n, hw, hw, in_c};
+    c.out = c.in;
+    c.out.c = out_c;
+    et_window_plan(&c.win, ET_PADDING_SAME, &c.in, &c.out, NULL);
+    uint64_t s = 42;
+    size_t nx = (size_t)n * hw * hw * in_c, ny = (size_t)n * c.out.h * c.out.w * out_c;
+    size_t nw = depthwise ? (size_t)k * k * out_c : (size_t)k * k * in_c * out_c;
+    size_t scratch = depthwise ? et_depthwise_conv2d_scratch_size_fast(&c.win, &c.in, &c.out)
+                               : et_conv2d_scratch_size_fast(&c.win, &c.in, &c.out);
+    c.x = filled(nx, &s);
+    c.dx = filled(nx, &s);
+    c.w = filled(nw, &s);
+    c.dw = filled(nw, &s);
+    c.b = filled((size_t)out_c, &s);
+    c.db = filled((size_t)out_c, &s);
+    c.y = filled(ny, &s);
+    c.dy = filled(ny, &s);
+    c.scratch = malloc(scratch + 16);
+    bool ok = c.x && c.dx && c.w && c.dw && c.b && c.db && c.y && c.dy && c.scratch;
+    if (ok) {
+        *fwd = best_time(run_conv, &c, 5);
+        c.backward = true;
+        *train = best_time(run_conv, &c, 5);
+    }
+    free(c.x);
+    free(c.dx);
+    free(c.w);
+    free(c.dw);
+    free(c.b);
+    free(c.db);
+    free(c.y);
+    free(c.dy);
+    free(c.scratch);
+    return ok;
+}
+
+typedef struct elt_case {
+    size_t rows;
+    int c;
+    float *x, *y, *dy, *dx, *g, *b, *m, *v, *sm, *si;
+    et_window win;
+    et_dims in, out;
+    int kind; /* 0 relu, 1 batch norm, 2 max pool */
+    bool backward;
+} elt_case;
+
+static void run_elt(void *ctx)
+{
+    elt_case *e = ctx;
+    size_t n = e->rows * (size_t)e->c;
+    et_batchnorm_params bp = {1e-3f, 0.99f};
+    switch (e->kind) {
+    case 0:
+        et_relu_forward_fast(n, e->x, e->y);
+        if (e->backward)
+            et_relu_backward_fast(n, e->y, e->dy, e->dx);
+        break;
+    case 1:
+        et_batchnorm_forward_train_fast(&bp, e->rows, e->c, e->x, e->g, e->b, e->y, e->sm, e->si,
+                                        e->m, e->v);
+        if (e->backward)
+            et_batchnorm_backward_fast(e->rows, e->c, e->x, e->g, e->sm, e->si, e->dy, e->dx, e->g,
+                                       e->b);
+        break;
+    default:
+        et_maxpool_forward_fast(&e->win, &e->in, e->x, &e->out, e->y);
+        if (e->backward)
+            et_maxpool_backward_fast(&e->win, &e->in, e->x, &e->out, e->dy, e->dx);
+    }
+}
+
+static bool time_elt(int kind, double *fwd, double *train)
+{
+    elt_case e = {.kind = kind, .rows = 32 * 28 * 28, .c = 32};
+    size_t n = e.rows * (size_t)e.c;
+    uint64_t s = 7;
+    e.x = filled(n, &s);
+    e.y = filled(n, &s);
+    e.dy = filled(n, &s);
+    e.dx = filled(n, &s);
+    e.g = filled(64, &s);
+    e.b = filled(64, &s);
+    e.m = filled(64, &s);
+    e.v = filled(64, &s);
+    e.sm = filled(64, &s);
+    e.si = filled(64, &s);
+    e.in = (et_dims){32, 28, 28, 32};
+    e.win = (et_window){.k_h = 2, .k_w = 2, .stride_h = 2, .stride_w = 2};
+    e.out = e.in;
+    et_window_plan(&e.win, ET_PADDING_VALID, &e.in, &e.out, NULL);
+    for (int i = 0; e.v && i < 64; i++)
+        e.v[i] = 1.0f;
+    bool ok = e.x && e.y && e.dy && e.dx && e.g && e.b && e.m && e.v && e.sm && e.si;
+    if (ok) {
+        *fwd = best_time(run_elt, &e, 3) / (double)n;
+        e.backward = true;
+        *train = best_time(run_elt, &e, 3) / (double)n;
+    }
+    float *all[] = {e.x, e.y, e.dy, e.dx, e.g, e.b, e.m, e.v, e.sm, e.si};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free(all[i]);
+    return ok;
+}
+
+typedef struct dense_case {
+    float *x, *w, *b, *y, *dy, *dx, *dw, *db;
+    bool backward;
+} dense_case;
+
+static void run_dense(void *ctx)
+{
+    dense_case *d = ctx;
+    et_dense_forward_fast(32, 784, 128, d->x, d->w, d->b, d->y);
+    if (d->backward)
+        et_dense_backward_fast(32, 784, 128, d->x, d->w, d->dy, d->dx, d->dw, d->db);
+}
+
+typedef struct int8_case {
+    etrt_conv_s8_params p;
+    etrt_dims in, out;
+    int8_t *x, *w, *y;
+    int32_t *bias, *mult, *shift;
+    void *scratch;
+} int8_case;
+
+static void run_int8(void *ctx)
+{
+    int8_case *c = ctx;
+    etrt_conv2d_s8(&c->p, c->in, c->x, c->w, c->bias, c->out, c->y, c->scratch);
+}
+
+static bool time_int8(double *per_mac)
+{
+    int8_case c;
+    memset(&c, 0, sizeof c);
+    c.in = (etrt_dims){1, 14, 14, 32};
+    c.out = (etrt_dims){1, 14, 14, 32};
+    c.p.win = (etrt_window){3, 3, 1, 1, 1, 1};
+    c.p.input_offset = 128;
+    c.p.act_min = -128;
+    c.p.act_max = 127;
+    c.x = calloc(14 * 14 * 32, 1);
+    c.y = calloc(14 * 14 * 32, 1);
+    c.w = calloc(32 * 9 * 32, 1);
+    c.bias = calloc(32, sizeof *c.bias);
+    c.mult = calloc(32, sizeof *c.mult);
+    c.shift = calloc(32, sizeof *c.shift);
+    c.scratch = malloc(etrt_conv2d_s8_scratch_size(&c.p, c.in, c.out) + 16);
+    bool ok = c.x && c.y && c.w && c.bias && c.mult && c.shift && c.scratch;
+    for (int i = 0; ok && i < 32; i++)
+        c.mult[i] = 1 << 30;
+    c.p.multiplier = c.mult;
+    c.p.shift = c.shift;
+    if (ok)
+        *per_mac = best_time(run_int8, &c, 5) / (14.0 * 14 * 32 * 9 * 32);
+    free(c.x);
+    free(c.y);
+    free(c.w);
+    free(c.bias);
+    free(c.mult);
+    free(c.shift);
+    free(c.scratch);
+    return ok;
+}
+
+/* Solves time = MACs * a + patches * b from a 64-filter and an 8-filter run
+ * over the same patches. Timing noise can make the difference meaningless;
+ * then all of the time is put on the MACs. */
+static void fit_conv(double patches, double t64, double t8, double *a, double *b)
+{
+    double per_mac = (t64 - t8) / (patches * 56);
+    double rest = t8 - patches * 8 * per_mac;
+    if (per_mac <= 0 || rest < 0) {
+        *a = t64 / (patches * 64);
+        *b = 0;
+        return;
+    }
+    *a = per_mac;
+    *b = rest / patches;
+}
+
+et_status et_machine_rates_measure(et_machine_rates *r, et_error *err)
+{
+    memset(r, 0, sizeof *r);
+    double t0 = et_now_s();
+    r->threads = omp_get_max_threads();
+    machine_key(r->key, r->threads);
+    bool ok = true;
+    /* conv2d: time = MACs * a + patch elements * b. Two shapes with the same
+     * patches and different filter counts separate a from b. */
+    double f1 = 0, t1 = 0, f2 = 0, t2 = 0;
+    const int n = 16, hw = 14, in_c = 32, k = 3;
+    ok = ok && time_conv(n, hw, in_c, 64, k, false, &f1, &t1);
+    ok = ok && time_conv(n, hw, in_c, 8, k, false, &f2, &t2);
+    double patches = (double)n * hw * hw * k * k * in_c;
+    fit_conv(patches, t1, t2, &r->conv_mac_train, &r->conv_patch_train);
+    fit_conv(patches, f1, f2, &r->conv_mac_infer, &r->conv_patch_infer);
+    double fp = 0, tp = 0;
+    ok = ok && time_conv(n, hw, 64, 64, 1, false, &fp, &tp);
+    r->pw_mac_train = tp / ((double)n * hw * hw * 64 * 64);
+    r->pw_mac_infer = fp / ((double)n * hw * hw * 64 * 64);
+    double fd = 0, td = 0;
+    ok = ok && time_conv(n, 28, 32, 32, 3, true, &fd, &td);
+    r->dw_mac_train = td / ((double)n * 28 * 28 * 32 * 9);
+    r->dw_mac_infer = fd / ((double)n * 28 * 28 * 32 * 9);
+    dense_case d = {0};
+    uint64_t s = 3;
+    d.x = filled(32 * 784, &s);
+    d.dx = filled(32 * 784, &s);
+    d.w = filled(784 * 128, &s);
+    d.dw = filled(784 * 128, &s);
+    d.b = filled(128, &s);
+    d.db = filled(128, &s);
+    d.y = filled(32 * 128, &s);
+    d.dy = filled(32 * 128, &s);
+    ok = ok && d.x && d.dx && d.w && d.dw && d.b && d.db && d.y && d.dy;
+    if (ok) {
+        double macs = 32.0 * 784 * 128;
+        r->dense_mac_infer = best_time(run_dense, &d, 3) / macs;
+        d.backward = true;
+        r->dense_mac_train = best_time(run_dense, &d, 3) / macs;
+    }
+    float *dl[] = {d.x, d.dx, d.w, d.dw, d.b, d.db, d.y, d.dy};
+    for (size_t i = 0; i < 8; i++)
+        free(dl[i]);
+    ok = ok && time_elt(0, &r->act_elt_infer, &r->act_elt_train);
+    ok = ok && time_elt(1, &r->bn_elt_infer, &r->bn_elt_train);
+    ok = ok && time_elt(2, &r->pool_elt_infer, &r->pool_elt_train);
+    ok = ok && time_int8(&r->int8_mac);
+    r->seconds = et_now_s() - t0;
+    r->correction = 1.0;
+    return ok ? ET_OK : et_error_set(err, ET_ENOMEM, "out of memory measuring this machine");
+}
+
+/* The cache file for this machine's key; false when there is no home. */
+static bool cache_path(const char *key, char *path, size_t n, char *dir, size_t dn)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(dir, dn, "%s/edgetrain", xdg);
+    else if (home && *home)
+        snprintf(dir, dn, "%s/.cache/edgetrain", home);
+    else
+        return false;
+    snprintf(path, n, "%s/machine-%s.json", dir, key);
+    return true;
+}
+
+static void write_cache(const et_machine_rates *r);
+
+#define RATE_FIELDS(X)                                                                             \
+    X(conv_mac_train)                                                                              \
+    X(conv_mac_infer) X(conv_patch_train) X(conv_patch_infer) X(pw_mac_train) X(pw_mac_infer)      \
+        X(dw_mac_train) X(dw_mac_infer) X(dense_mac_train) X(dense_mac_infer) X(bn_elt_train)      \
+            X(bn_elt_infer) X(act_elt_train) X(act_elt_infer) X(pool_elt_train) X(pool_elt_infer)  \
+                X(int8_mac) X(correction)
+
+et_status et_machine_rates_get(et_machine_rates *out, et_error *err)
+{
+    char key[17], path[4200], dir[4096];
+    int threads = omp_get_max_threads();
+    machine_key(key, threads);
+    if (cache_path(key, path, sizeof path, dir, sizeof dir)) {
+        json_t *j = json_load_file(path, 0, NULL);
+        if (j) {
+            memset(out, 0, sizeof *out);
+            bool ok = true;
+#define READ(f)                                                                                    \
+    {                                                                                              \
+        json_t *v = json_object_get(j, #f);                                                        \
+        ok = ok && json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) < 1e6;   \
+        out->f = json_number_value(v);                                                             \
+    }
+            RATE_FIELDS(READ)
+#undef READ
+            json_decref(j);
+            if (ok) {
+                memcpy(out->key, key, sizeof key);
+                out->threads = threads;
+                out->cached = true;
+                return ET_OK;
+            }
+        }
+    }
+    et_status rc = et_machine_rates_measure(out, err);
+    if (rc == ET_OK)
+        write_cache(out);
+    return rc;
+}
+
+void et_machine_rates_learn(et_machine_rates *r, double measured, double estimated)
+{
+    if (!(measured > 0) || !(estimated > 0) || !isfinite(measured / estimated))
+        return;
+    /* estimated already includes the old correction: the new one moves half
+     * way towards what would have been exact. */
+    double exact = r->correction * measured / estimated;
+    r->correction = 0.5 * r->correction + 0.5 * exact;
+    write_cache(r);
+}
+
+/* Best effort: a cache that cannot be written is measured again next time. */
+static void write_cache(const et_machine_rates *r)
+{
+    char path[4200], dir[4096];
+    if (!cache_path(r->key, path, sizeof path, dir, sizeof dir))
+        return;
+    json_t *j = json_object();
+    json_object_set_new(j, "key", json_string(r->key));
+    json_object_set_new(j, "threads", json_integer(r->threads));
+#define WRITE(f) json_object_set_new(j, #f, json_real(r->f));
+    RATE_FIELDS(WRITE)
+#undef WRITE
+    char *text = json_dumps(j, JSON_INDENT(2));
+    json_decref(j);
+    et_error ignore = {0};
+    if (text && et_mkdir_p(dir, &ignore) == ET_OK)
+        et_write_file_atomic(path, text, strlen(text), &ignore);
+    free(text);
+}
+
+/* Forward(+backward) seconds of one sample through node l. */
+static double node_seconds(const et_model *m, const et_layer_info *l, const et_machine_rates *r,
+                           bool train)
+{
+    double out = (double)l->out.h * l->out.w * l->out.c, macs = (double)l->macs;
+    const et_layer_info *in = l->n_inputs > 0 ? et_model_layer(m, l->inputs[0]) : NULL;
+    double in_elts = in ? (double)in->out.h * in->out.w * in->out.c : 0;
+    switch (l->kind) {
+    case ET_NODE_CONV2D:
+        if (l->kernel_h == 1 && l->kernel_w == 1)
+            return macs * (train ? r->pw_mac_train : r->pw_mac_infer);
+        return macs * (train ? r->conv_mac_train : r->conv_mac_infer) +
+               (macs / l->out.c) * (train ? r->conv_patch_train : r->conv_patch_infer);
+    case ET_NODE_DEPTHWISE_CONV2D: return macs * (train ? r->dw_mac_train : r->dw_mac_infer);
+    case ET_NODE_DENSE: return macs * (train ? r->dense_mac_train : r->dense_mac_infer);
+    case ET_NODE_BATCHNORM: return out * (train ? r->bn_elt_train : r->bn_elt_infer);
+    case ET_NODE_RELU:
+    case ET_NODE_RELU6:
+    case ET_NODE_ADD:
+    case ET_NODE_DROPOUT: return out * (train ? r->act_elt_train : r->act_elt_infer);
+    case ET_NODE_MAXPOOL:
+    case ET_NODE_AVGPOOL:
+    case ET_NODE_GLOBAL_AVGPOOL: return in_elts * (train ? r->pool_elt_train : r->pool_elt_infer);
+    default: return 0;
+    }
+}
+
+void et_estimate_training(const et_model *m, const et_machine_rates *r, size_t n_train,
+                          size_t n_val, int epochs, bool int8, et_train_estimate *out)
+{
+    memset(out, 0, sizeof *out);
+    double step = 0, infer = 0;
+    for (int i = 0; i < et_model_node_count(m); i++) {
+        step += node_seconds(m, et_model_layer(m, i), r, true);
+        infer += node_seconds(m, et_model_layer(m, i), r, false);
+    }
+    out->step_seconds = step;
+    double k = r->correction > 0 ? r->correction : 1.0;
+    out->train_seconds = k * step * (double)n_train * epochs;
+    out->validation_seconds = k * infer * (double)n_val * (epochs + 1); /* + the final measure */
+    if (int8) {
+        double cal = (double)(n_val < 1000 ? n_val : 1000);
+        double macs = (double)et_model_totals_all(m).macs;
+        int threads = r->threads > 0 ? r->threads : 1;
+        out->int8_seconds = infer * cal + macs * r->int8_mac * (double)n_val / threads;
+    }
+    out->seconds = out->train_seconds + out->validation_seconds + out->int8_seconds;
+}
+
+void et_format_duration(double seconds, char *buf, size_t n)
+{
+    long s = lround(seconds < 0 ? 0 : seconds);
+    if (s < 60)
+        snprintf(buf, n, "%lds", s);
+    else if (s < 3600)
+        snprintf(buf, n, "%ldm %lds", s / 60, s % 60);
+    else
+        snprintf(buf, n, "%ldh %02ldm", s / 3600, (s % 3600) / 60);
+}
+
+et_status et_parse_duration(const char *text, double *seconds, et_error *err)
+{
+    const char *p = text;
+    double total = 0;
+    bool any = false;
+    while (p && *p) {
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || !(v >= 0) || !isfinite(v))
+            break;
+        double unit = 1;
+        if (*end == 'h')
+            unit = 3600, end++;
+        else if (*end == 'm')
+            unit = 60, end++;
+        else if (*end == 's')
+            end++;
+        else if (*end)
+            break;
+        total += v * unit;
+        any = true;
+        p = end;
+    }
+    if (!any || (p && *p) || !(total > 0))
+        return et_error_set(err, ET_EINVAL,
+                            "'%s' is not a duration (examples: 90s, 20m, 1h30m, 2.5h)",
+                            text ? text : "");
+    *seconds = total;
+    return ET_OK;
+}
