@@ -146,7 +146,8 @@ static int check_op(const etrt_model *m, const etrt_op_rec *op)
         return ETRT_ERANGE;
     if (op->kind == ETRT_OP_ADD ? (op->input[1] < 0 || op->input[1] >= nt) : op->input[1] != -1)
         return ETRT_ERANGE;
-    if ((uint64_t)op->scratch_offset + op->scratch_size > h->arena_size)
+    if ((uint64_t)op->scratch_offset + op->scratch_size > h->arena_size ||
+        op->scratch_offset % 4 != 0)
         return ETRT_ERANGE;
     const etrt_tensor_rec *in = &m->tensors[op->input[0]], *out = &m->tensors[op->output];
     int q8 = h->type == ETRT_INT8;
