@@ -121,6 +121,9 @@ typedef struct et_train_options {
     double max_seconds;         /* refuse (ET_EREFUSED) when the estimate is longer; 0 = no
                                    limit */
     bool estimate_only;         /* stop after the estimate (nothing is trained or stored) */
+    const et_impulse *impulse;  /* train this impulse (borrowed; impulse_version 0) instead of
+                                   the project's current one; NULL = current */
+    bool no_save;               /* measure only: no model version is stored (model_id 0) */
     int qat_epochs;             /* epochs of it; 0 = 3 */
 } et_train_options;
 

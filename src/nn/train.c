@@ -179,7 +179,13 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
     double t0 = et_now_s();
     et_impulse imp;
     int64_t version = 0;
-    et_status rc = et_impulse_current_stored(p, &imp, &version, "default for the data", err);
+    et_status rc = ET_OK;
+    if (opt->impulse) {
+        imp = *opt->impulse;
+        rc = et_impulse_validate(&imp, err);
+    } else {
+        rc = et_impulse_current_stored(p, &imp, &version, "default for the data", err);
+    }
     if (rc < 0)
         return rc;
     int epochs = opt->epochs > 0 ? opt->epochs : imp.epochs;
@@ -429,8 +435,10 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                                 .quantization_json = quant_json,
                                 .calibration_ids = cal_ids,
                                 .n_calibration = cal_ids ? q.calibration_samples : 0};
-        rc = out->labels ? et_model_store_save(p, &a, &out->model_id, err)
-                         : et_error_set(err, ET_ENOMEM, "out of memory");
+        if (!out->labels)
+            rc = et_error_set(err, ET_ENOMEM, "out of memory");
+        else if (!opt->no_save)
+            rc = et_model_store_save(p, &a, &out->model_id, err);
         free(val_json);
         free(val_int8_json);
         free(quant_json);
