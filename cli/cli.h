@@ -3,6 +3,7 @@
 #define ET_CLI_H
 
 #include "edgetrain/edgetrain.h"
+#include "edgetrain/profile.h"
 
 #include <jansson.h>
 
@@ -35,6 +36,8 @@ int cmd_explore(cli *c, int argc, char **argv);
 int cmd_model(cli *c, int argc, char **argv);
 int cmd_train(cli *c, int argc, char **argv);
 int cmd_test(cli *c, int argc, char **argv);
+int cmd_targets(cli *c, int argc, char **argv);
+int cmd_profile(cli *c, int argc, char **argv);
 
 /* Exit status for a library status: 0 ok, 1 the job failed, 2 bad usage or
  * bad input, 130 interrupted. */
@@ -76,6 +79,14 @@ int cli_open_sample(cli *c, const char *cmd, const char *id_arg, et_project **p,
 
 /* getopt_long entries shared by every command. */
 #define CLI_COMMON_LONG_OPTIONS {"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}
+
+/* Sizes and clocks for people: "640 KiB", "2 MiB", "no limit" (0); "120 MHz", "1.2 GHz". */
+void cli_format_bytes(int64_t n, char *out, size_t size);
+void cli_format_clock(double hz, char *out, size_t size);
+
+/* The device catalog: built in, the project's targets.json when run in a
+ * project, then file (--targets) when given. */
+et_status cli_load_targets(cli *c, const char *file, et_target_catalog **cat, et_error *err);
 
 /* Problems printed on stderr, at most this many, then a count. */
 #define CLI_MAX_PRINTED_PROBLEMS 50

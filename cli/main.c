@@ -41,6 +41,11 @@ static const cli_command commands[] = {
      "                [--label-smoothing X] [--json]"},
     {"test", cmd_test, "evaluate a model version on the testing samples",
      "edgetrain test [--model ID] [--float32] [--json]"},
+    {"targets", cmd_targets, "the device catalog: clocks, memories, cost figures and sources",
+     "edgetrain targets [NAME] [--targets FILE] [--json]"},
+    {"profile", cmd_profile, "latency, peak RAM and flash of the model on a device",
+     "edgetrain profile [--target NAME] [--model ID | --impulse] [--engine NAME]\n"
+     "                  [--targets FILE] [--verbose] [--json]"},
     {"demo", cmd_demo, "the workflow on Fashion-MNIST (Debian dataset-fashion-mnist)",
      "edgetrain [-C DIR] demo [--dir DIR] [--source DIR] [--epochs N] [--json]"},
 };

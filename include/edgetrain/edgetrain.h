@@ -38,6 +38,7 @@
 #include "edgetrain/metrics.h"
 #include "edgetrain/net.h"
 #include "edgetrain/nn.h"
+#include "edgetrain/profile.h"
 #include "edgetrain/store.h"
 #include "edgetrain/train.h"
 
