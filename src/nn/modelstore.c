@@ -16,34 +16,20 @@
 #include <string.h>
 #include <unistd.h>
 
-static et_status write_weights(const char *dir, const float *params, size_t n, et_error *err)
+/* dir/name as a 1-D .npy of n elements of elt bytes, numpy type descr. */
+static et_status write_npy(const char *dir, const char *name, const char *descr, const void *data,
+                           size_t n, size_t elt, et_error *err)
 {
     char header[128], path[PATH_MAX + 32];
     uint64_t shape[1] = {n};
-    size_t h = et_npy_header(header, sizeof header, "<f4", shape, 1);
-    uint8_t *buf = malloc(h + n * sizeof(float) + 1);
+    size_t h = et_npy_header(header, sizeof header, descr, shape, 1);
+    uint8_t *buf = malloc(h + n * elt + 1);
     if (!buf)
         return et_error_set(err, ET_ENOMEM, "out of memory");
     memcpy(buf, header, h);
-    memcpy(buf + h, params, n * sizeof(float));
-    snprintf(path, sizeof path, "%s/weights.npy", dir);
-    et_status rc = et_write_file_atomic(path, buf, h + n * sizeof(float), err);
-    free(buf);
-    return rc;
-}
-
-static et_status write_ids(const char *dir, const int64_t *ids, size_t n, et_error *err)
-{
-    char header[128], path[PATH_MAX + 32];
-    uint64_t shape[1] = {n};
-    size_t h = et_npy_header(header, sizeof header, "<i8", shape, 1);
-    uint8_t *buf = malloc(h + n * sizeof(int64_t) + 1);
-    if (!buf)
-        return et_error_set(err, ET_ENOMEM, "out of memory");
-    memcpy(buf, header, h);
-    memcpy(buf + h, ids, n * sizeof(int64_t));
-    snprintf(path, sizeof path, "%s/calibration_ids.npy", dir);
-    et_status rc = et_write_file_atomic(path, buf, h + n * sizeof(int64_t), err);
+    memcpy(buf + h, data, n * elt);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    et_status rc = et_write_file_atomic(path, buf, h + n * elt, err);
     free(buf);
     return rc;
 }
@@ -93,8 +79,7 @@ et_status et_model_store_save(et_project *p, const et_model_save_args *a, int64_
         sqlite3_bind_text(st, 8, a->validation_json, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 9, a->history_json, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 10, in.c);
-        sqlite3_bind_text(st, 11, a->plan_int8 ? a->validation_int8_json : NULL, -1,
-                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, a->plan_int8 ? a->validation_int8_json : NULL, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 12, a->quantization_json, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = et_db_error(p, err, "recording the model");
@@ -108,9 +93,10 @@ et_status et_model_store_save(et_project *p, const et_model_save_args *a, int64_
     if (rc == ET_OK)
         rc = et_mkdir_p(tmp, err);
     if (rc == ET_OK)
-        rc = write_weights(tmp, a->params, (size_t)t.params, err);
+        rc = write_npy(tmp, "weights.npy", "<f4", a->params, (size_t)t.params, sizeof(float), err);
     if (rc == ET_OK && a->calibration_ids)
-        rc = write_ids(tmp, a->calibration_ids, a->n_calibration, err);
+        rc = write_npy(tmp, "calibration_ids.npy", "<i8", a->calibration_ids, a->n_calibration,
+                       sizeof(int64_t), err);
     const et_plan *plans[2] = {a->plan_float32, a->plan_int8};
     static const char *const plan_names[2] = {"model_float32.etrt", "model_int8.etrt"};
     for (int k = 0; k < 2 && rc == ET_OK; k++) {
@@ -121,14 +107,12 @@ et_status et_model_store_save(et_project *p, const et_model_save_args *a, int64_
         rc = et_write_file_atomic(path, plans[k]->bytes, plans[k]->size, err);
     }
     if (rc == ET_OK) {
-        json_t *meta = json_pack("{s:I,s:s,s:I,s:o,s:o,s:[i,i,i],s:i,s:I,s:I,s:I}", "id",
-                                 (json_int_t)*id, "precision", "float32", "impulse_version",
-                                 (json_int_t)a->impulse_version, "impulse",
-                                 json_loads(imp_text, 0, NULL), "labels", json_incref(labels),
-                                 "input", in.h, in.w, in.c, "classes",
-                                 et_model_classes(a->model), "params", (json_int_t)t.params,
-                                 "trainable_params", (json_int_t)t.trainable_params, "macs",
-                                 (json_int_t)t.macs);
+        json_t *meta = json_pack(
+            "{s:I,s:s,s:I,s:o,s:o,s:[i,i,i],s:i,s:I,s:I,s:I}", "id", (json_int_t)*id, "precision",
+            "float32", "impulse_version", (json_int_t)a->impulse_version, "impulse",
+            json_loads(imp_text, 0, NULL), "labels", json_incref(labels), "input", in.h, in.w, in.c,
+            "classes", et_model_classes(a->model), "params", (json_int_t)t.params,
+            "trainable_params", (json_int_t)t.trainable_params, "macs", (json_int_t)t.macs);
         char *text = meta ? json_dumps(meta, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         json_decref(meta);
         char path[3500];
@@ -174,11 +158,15 @@ static void row_info(sqlite3_stmt *st, et_model_info *m)
     m->epochs_run = sqlite3_column_int(st, 4);
     m->best_epoch = sqlite3_column_int(st, 5);
     m->seconds = sqlite3_column_double(st, 6);
-    json_t *v = sqlite3_column_text(st, 7) ? json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL) : NULL;
+    json_t *v = sqlite3_column_text(st, 7)
+                    ? json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL)
+                    : NULL;
     m->val_accuracy = json_real_value(json_object_get(v, "accuracy"));
     m->val_loss = json_real_value(json_object_get(v, "loss"));
     json_decref(v);
-    json_t *t = sqlite3_column_text(st, 8) ? json_loads((const char *)sqlite3_column_text(st, 8), 0, NULL) : NULL;
+    json_t *t = sqlite3_column_text(st, 8)
+                    ? json_loads((const char *)sqlite3_column_text(st, 8), 0, NULL)
+                    : NULL;
     m->tested = t != NULL;
     m->test_accuracy = json_real_value(json_object_get(t, "accuracy"));
     json_decref(t);
@@ -187,8 +175,8 @@ static void row_info(sqlite3_stmt *st, et_model_info *m)
     m->tested_int8 = column_accuracy(st, 11, &m->test_accuracy_int8);
 }
 
-#define INFO_COLUMNS                                                                      \
-    "id, impulse_version, precision, status, epochs_run, best_epoch, seconds, validation, " \
+#define INFO_COLUMNS                                                                               \
+    "id, impulse_version, precision, status, epochs_run, best_epoch, seconds, validation, "        \
     "test, created_at, validation_int8, test_int8"
 
 et_status et_model_store_list(et_project *p, et_model_info_fn fn, void *ctx, et_error *err)
@@ -260,8 +248,8 @@ et_status et_model_store_load(et_project *p, int64_t id, et_loaded_model *out, e
     }
     row_info(st, &out->info);
     const char *imp_text = (const char *)sqlite3_column_text(st, 12);
-    et_status rc = et_impulse_from_json(imp_text, strlen(imp_text), "stored model", &out->impulse,
-                                        err);
+    et_status rc =
+        et_impulse_from_json(imp_text, strlen(imp_text), "stored model", &out->impulse, err);
     json_t *labels = json_loads((const char *)sqlite3_column_text(st, 13), 0, NULL);
     int channels = sqlite3_column_int(st, 14);
     sqlite3_finalize(st);
@@ -274,8 +262,8 @@ et_status et_model_store_load(et_project *p, int64_t id, et_loaded_model *out, e
         rc = et_error_set(err, ET_ECORRUPT, "model %lld: no labels recorded",
                           (long long)out->info.id);
     if (rc == ET_OK)
-        rc = et_model_create_from_impulse(&out->impulse, (int)out->n_labels, channels,
-                                          &out->model, err);
+        rc = et_model_create_from_impulse(&out->impulse, (int)out->n_labels, channels, &out->model,
+                                          err);
     char path[3400];
     snprintf(path, sizeof path, "%s/models/%lld/weights.npy", p->root, (long long)out->info.id);
     unsigned char *data = NULL;

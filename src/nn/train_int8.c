@@ -125,6 +125,18 @@ static et_status qat_finetune(et_trainer *t, const et_quant_result *grid,
     return rc;
 }
 
+/* Keeps the better of best and c (by validation accuracy; best on ties) in
+ * best and releases the other. */
+static void keep_better(candidate *best, candidate *c)
+{
+    if (c->ok && c->m.accuracy > best->m.accuracy) {
+        candidate_free(best);
+        *best = *c;
+    } else {
+        candidate_free(c);
+    }
+}
+
 static json_t *tried_json(const candidate *c, const char *error)
 {
     if (!c->ok)
@@ -161,12 +173,7 @@ char *et_train_make_int8(et_trainer *t, const et_model *model, const et_train_op
         et_error e = {0};
         try_convert(t, model, t->best, opt, ET_CALIBRATION_MSE, "mse", &c, &e);
         json_array_append_new(tried, tried_json(&c, e.msg));
-        if (c.ok && c.m.accuracy > best.m.accuracy) {
-            candidate_free(&best);
-            best = c;
-        } else {
-            candidate_free(&c);
-        }
+        keep_better(&best, &c);
     }
     over = rc == ET_OK && f32 - best.m.accuracy > opt->int8_max_drop;
     if (rc == ET_OK && (opt->qat || (opt->quant_auto && over))) {
@@ -183,12 +190,7 @@ char *et_train_make_int8(et_trainer *t, const et_model *model, const et_train_op
         else
             snprintf(c.method, sizeof c.method, "qat");
         json_array_append_new(tried, tried_json(&c, e.msg));
-        if (c.ok && c.m.accuracy > best.m.accuracy) {
-            candidate_free(&best);
-            best = c;
-        } else {
-            candidate_free(&c);
-        }
+        keep_better(&best, &c);
         free(params);
     }
     char *text = NULL;
