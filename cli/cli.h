@@ -38,6 +38,7 @@ int cmd_train(cli *c, int argc, char **argv);
 int cmd_test(cli *c, int argc, char **argv);
 int cmd_targets(cli *c, int argc, char **argv);
 int cmd_profile(cli *c, int argc, char **argv);
+int cmd_tune(cli *c, int argc, char **argv);
 
 /* Exit status for a library status: 0 ok, 1 the job failed, 2 bad usage or
  * bad input, 130 interrupted. */

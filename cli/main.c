@@ -46,6 +46,17 @@ static const cli_command commands[] = {
     {"profile", cmd_profile, "latency, peak RAM and flash of the model on a device",
      "edgetrain profile [--target NAME] [--model ID | --impulse] [--engine NAME]\n"
      "                  [--targets FILE] [--verbose] [--json]"},
+    {"tune", cmd_tune, "search impulses that fit a device's budgets; list, show, select, plot",
+     "edgetrain tune [--target NAME] [--max-latency 100ms] [--max-ram 128k|none]\n"
+     "               [--max-rom 512k|none] [--trials N] [--time-budget 1h]\n"
+     "               [--space FILE|current|default] [--objective int8-accuracy|float32-accuracy]\n"
+     "               [--jobs N] [--seed S] [--engine NAME] [--targets FILE] [--json]\n"
+     "       edgetrain tune --resume [--jobs N] [--trials N] [--time-budget 1h] [--json]\n"
+     "       edgetrain tune list [--sort objective|int8-accuracy|float32-accuracy|latency|ram|rom|\n"
+     "                            time|id] [--run N] [--json]\n"
+     "       edgetrain tune show ID [--json]\n"
+     "       edgetrain tune select ID [--json]\n"
+     "       edgetrain tune plot [--out tuner.svg|tuner.png] [--png FILE] [--run N] [--json]"},
     {"demo", cmd_demo, "the workflow on Fashion-MNIST (Debian dataset-fashion-mnist)",
      "edgetrain [-C DIR] demo [--dir DIR] [--source DIR] [--epochs N] [--json]"},
 };

@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include "edgetrain/explore.h"
+#include "explore/tsne_internal.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -277,6 +278,232 @@ Test(explore, tsne_rejects_bad_input_and_stops_when_interrupted)
     for (size_t i = 0; i < 20; i++)
         cr_assert(isfinite(y[i]));
     free(x);
+}
+
+/* ------------------------------------------------------------------------
+ * The parts of t-SNE (explore/tsne_internal.h) against plain references.
+ */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Squared distance in double. */
+static double dist2(const float *x, size_t d, size_t i, size_t j)
+{
+    double s = 0;
+    for (size_t t = 0; t < d; t++)
+        s += ((double)x[i * d + t] - x[j * d + t]) * ((double)x[i * d + t] - x[j * d + t]);
+    return s;
+}
+
+/* Each query's k neighbours are the k nearest by brute force: their distances
+ * (in double) are the k smallest, up to float rounding; they are distinct,
+ * exclude the query, come nearest first; any thread count gives the same. */
+static void check_knn(const float *x, size_t n, size_t d, size_t k)
+{
+    et_neighbor *nb = malloc(n * k * sizeof *nb), *nb1 = malloc(n * k * sizeof *nb1);
+    double *all = malloc(n * sizeof *all), *got = malloc(k * sizeof *got);
+    et_error err = {0};
+    omp_set_num_threads(2);
+    cr_assert_eq(et_tsne_knn(x, n, d, k, nb, &err), ET_OK, "%s", err.msg);
+    omp_set_num_threads(1);
+    cr_assert_eq(et_tsne_knn(x, n, d, k, nb1, &err), ET_OK, "%s", err.msg);
+    omp_set_num_threads(2);
+    cr_assert_eq(memcmp(nb, nb1, n * k * sizeof *nb), 0, "1 and 2 threads differ");
+    for (size_t q = 0; q < n; q++) {
+        size_t m = 0;
+        for (size_t j = 0; j < n; j++)
+            if (j != q)
+                all[m++] = dist2(x, d, q, j);
+        qsort(all, m, sizeof *all, cmp_double);
+        for (size_t r = 0; r < k; r++) {
+            const et_neighbor *v = &nb[q * k + r];
+            cr_assert(v->j >= 0 && (size_t)v->j < n && (size_t)v->j != q, "query %zu: bad j %d", q,
+                      v->j);
+            for (size_t s = 0; s < r; s++)
+                cr_assert_neq(nb[q * k + s].j, v->j, "query %zu: neighbour twice", q);
+            if (r > 0)
+                cr_assert_geq(v->dist, nb[q * k + r - 1].dist, "query %zu: not nearest first", q);
+            got[r] = dist2(x, d, q, (size_t)v->j);
+        }
+        qsort(got, k, sizeof *got, cmp_double);
+        for (size_t r = 0; r < k; r++)
+            cr_assert_leq(fabs(got[r] - all[r]), 1e-4 * (1 + all[r]),
+                          "query %zu, rank %zu: %g, brute force %g", q, r, got[r], all[r]);
+    }
+    free(nb), free(nb1), free(all), free(got);
+}
+
+Test(explore, knn_matches_brute_force)
+{
+    /* 700 points: not a multiple of any block size; clusters and an offset so
+     * that the norms are large next to the distances. */
+    enum { N = 700, D = 13 };
+    float *x = clusters(N, D, 5);
+    for (size_t i = 0; i < N * D; i++)
+        x[i] += 40.0f;
+    check_knn(x, N, D, 20);
+    check_knn(x, 40, D, 39); /* every other point */
+    /* Duplicates: many equal distances, ties broken by index. */
+    for (size_t i = 0; i < 30; i++)
+        memcpy(x + (i + 30) * D, x + i * D, D * sizeof *x);
+    check_knn(x, 60, D, 5);
+    et_neighbor nb[60 * 5];
+    et_error err = {0};
+    cr_assert_eq(et_tsne_knn(x, 60, D, 5, nb, &err), ET_OK, "%s", err.msg);
+    cr_assert_eq(nb[0].j, 30, "point 0's twin is point 30");
+    cr_assert_eq(nb[30 * 5].j, 0);
+    free(x);
+}
+
+/* The DFT of a length-m sequence, straight from the definition. */
+static void naive_dft(const double *re, const double *im, size_t m, int sign, double *ore,
+                      double *oim)
+{
+    for (size_t f = 0; f < m; f++) {
+        double sr = 0, si = 0;
+        for (size_t t = 0; t < m; t++) {
+            double a = sign * 2 * M_PI * (double)((f * t) % m) / (double)m;
+            sr += re[t] * cos(a) - im[t] * sin(a);
+            si += re[t] * sin(a) + im[t] * cos(a);
+        }
+        ore[f] = sr, oim[f] = si;
+    }
+}
+
+Test(explore, fft_matches_the_naive_dft)
+{
+    static const size_t sizes[] = {2, 4, 8, 64, 512};
+    uint64_t s = 17;
+    for (size_t c = 0; c < sizeof sizes / sizeof *sizes; c++) {
+        size_t m = sizes[c], w = 8; /* rows for et_fft_rows; columns for et_fft_strip */
+        et_fft_plan p = {0};
+        cr_assert_eq(et_fft_plan_init(&p, m), ET_OK);
+        float *re = malloc(m * w * sizeof *re), *im = malloc(m * w * sizeof *im);
+        float *sre = malloc(m * w * sizeof *sre), *sim = malloc(m * w * sizeof *sim);
+        double *xr = malloc(m * sizeof *xr), *xi = malloc(m * sizeof *xi);
+        double *fr = malloc(m * sizeof *fr), *fi = malloc(m * sizeof *fi);
+        for (size_t i = 0; i < m * w; i++)
+            re[i] = (float)normal(&s), im[i] = (float)normal(&s);
+        /* The strip holds the same sequences down its columns. */
+        for (size_t r = 0; r < w; r++)
+            for (size_t t = 0; t < m; t++)
+                sre[t * w + r] = re[r * m + t], sim[t * w + r] = im[r * m + t];
+        float *r0 = malloc(m * w * sizeof *r0), *i0 = malloc(m * w * sizeof *i0);
+        memcpy(r0, re, m * w * sizeof *r0), memcpy(i0, im, m * w * sizeof *i0);
+        et_fft_rows(&p, re, im, w, m, false);
+        et_fft_strip(&p, sre, sim, w, false);
+        double tol = 1e-5 * sqrt((double)m) * log2((double)m + 1);
+        for (size_t r = 0; r < w; r++) {
+            for (size_t t = 0; t < m; t++)
+                xr[t] = r0[r * m + t], xi[t] = i0[r * m + t];
+            naive_dft(xr, xi, m, -1, fr, fi);
+            for (size_t f = 0; f < m; f++) {
+                size_t b = et_fft_bitrev(f, m);
+                cr_assert_lt(fabs(re[r * m + b] - fr[f]) + fabs(im[r * m + b] - fi[f]), tol,
+                             "m %zu, row %zu, frequency %zu", m, r, f);
+                cr_assert_lt(fabs(sre[b * w + r] - fr[f]) + fabs(sim[b * w + r] - fi[f]), tol,
+                             "m %zu, strip column %zu, frequency %zu", m, r, f);
+            }
+        }
+        /* Inverse of the forward: m times the input, from either direction. */
+        et_fft_rows(&p, re, im, w, m, true);
+        et_fft_strip(&p, sre, sim, w, true);
+        for (size_t r = 0; r < w; r++)
+            for (size_t t = 0; t < m; t++) {
+                cr_assert_lt(fabs(re[r * m + t] / (double)m - r0[r * m + t]),
+                             1e-5 * log2((double)m + 1));
+                cr_assert_lt(fabs(im[r * m + t] / (double)m - i0[r * m + t]),
+                             1e-5 * log2((double)m + 1));
+                cr_assert_lt(fabs(sre[t * w + r] / (double)m - r0[r * m + t]),
+                             1e-5 * log2((double)m + 1));
+            }
+        et_fft_plan_free(&p);
+        et_fft_plan_free(&p);
+        free(re), free(im), free(sre), free(sim), free(xr), free(xi), free(fr), free(fi);
+        free(r0), free(i0);
+    }
+}
+
+/* n points in five 2-D blobs of different sizes, spread over about +-span. */
+static double *blobs(size_t n, double span, uint64_t seed)
+{
+    double *y = malloc(2 * n * sizeof *y);
+    uint64_t s = seed;
+    for (size_t i = 0; i < n; i++) {
+        size_t c = i % 5;
+        double cx = span * cos(1.3 * (double)c), cy = span * sin(2.1 * (double)c);
+        double sd = 0.5 + (double)c;
+        y[2 * i] = cx + sd * normal(&s), y[2 * i + 1] = cy + sd * normal(&s);
+    }
+    return y;
+}
+
+Test(explore, interpolated_repulsion_matches_the_exact_sums)
+{
+    enum { N = 3000 };
+    double *y = blobs(N, 20, 3);
+    double *exact = malloc(2 * N * sizeof *exact), *zpart = malloc(N * sizeof *zpart);
+    double *got = malloc(2 * N * sizeof *got), *got1 = malloc(2 * N * sizeof *got1);
+    double z = et_repulsion_exact(y, N, exact, zpart);
+    /* Finer nodes, smaller errors; about what the defaults give on real maps. */
+    static const double h[] = {0.5, 0.2}, force_tol[] = {0.08, 0.015}, z_tol[] = {5e-3, 1e-3};
+    for (size_t c = 0; c < 2; c++) {
+        et_repulsion *r = NULL;
+        cr_assert_eq(et_repulsion_create(N, h[c], &r), ET_OK);
+        et_status rc = ET_OK;
+        omp_set_num_threads(2);
+        double zi = et_repulsion_compute(r, y, got, &rc);
+        cr_assert_eq(rc, ET_OK);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < 2 * N; i++)
+            num += (got[i] - exact[i]) * (got[i] - exact[i]), den += exact[i] * exact[i];
+        cr_assert_lt(sqrt(num / den), force_tol[c], "h %g: rms force error %g", h[c],
+                     sqrt(num / den));
+        cr_assert_lt(fabs(zi - z) / z, z_tol[c], "h %g: Z %g, exact %g", h[c], zi, z);
+        omp_set_num_threads(1);
+        double z1 = et_repulsion_compute(r, y, got1, &rc);
+        omp_set_num_threads(2);
+        cr_assert(z1 == zi && !memcmp(got, got1, 2 * N * sizeof *got), "1 and 2 threads differ");
+        et_repulsion_destroy(r);
+    }
+    et_repulsion_destroy(NULL);
+    free(y), free(exact), free(zpart), free(got), free(got1);
+}
+
+Test(explore, tsne_on_the_grid_is_bit_identical_for_any_thread_count_and_separates)
+{
+    /* Enough points for the interpolated repulsion and parallel loops. */
+    enum { N = 2400, D = 10 };
+    float *x = clusters(N, D, 4);
+    float *a = malloc(N * 2 * sizeof *a), *b = malloc(N * 2 * sizeof *b);
+    et_tsne_options opt = et_tsne_defaults();
+    opt.perplexity = 10;
+    opt.iterations = 300;
+    et_error err = {0};
+    omp_set_num_threads(2);
+    cr_assert_eq(et_tsne(x, N, D, &opt, a, &err), ET_OK, "%s", err.msg);
+    omp_set_num_threads(1);
+    cr_assert_eq(et_tsne(x, N, D, &opt, b, &err), ET_OK, "%s", err.msg);
+    omp_set_num_threads(2);
+    cr_assert_eq(memcmp(a, b, N * 2 * sizeof *a), 0, "1 thread and 2 threads differ");
+    /* Each point's nearest map neighbour shares its cluster. */
+    size_t agree = 0;
+    for (size_t i = 0; i < N; i++) {
+        size_t best = i;
+        double bd = INFINITY;
+        for (size_t j = 0; j < N; j++) {
+            double dx = a[2 * i] - a[2 * j], dy = a[2 * i + 1] - a[2 * j + 1];
+            if (j != i && dx * dx + dy * dy < bd)
+                bd = dx * dx + dy * dy, best = j;
+        }
+        agree += best % 3 == i % 3;
+    }
+    cr_assert_gt(agree, N * 95 / 100, "nearest-neighbour label agreement %zu / %d", agree, N);
+    free(x), free(a), free(b);
 }
 
 /* Five points, two labels (one with XML and CSV specials) and one unlabelled point. */

@@ -1,6 +1,7 @@
 /* kernels: the fast training kernels (src/kernels/fast) against their ref/
  * twins on random inputs with odd sizes, and the fast kernels' promise that
  * the number of threads does not change a single bit of their results. */
+#include "kernels/fast/fast_internal.h"
 #include "kernels/kernels.h"
 
 #include <cblas.h>
@@ -246,23 +247,200 @@ Test(fast_conv, conv2d_matches_ref)
         {{20, 9, 7, 6}, 8, 3, 3, 1, 1, ET_PADDING_SAME, false, 11}, /* 16 groups, some of 2 */
         {{20, 6, 5, 24}, 13, 1, 1, 1, 1, ET_PADDING_SAME, false, 12},
         {{1, 13, 11, 5}, 8, 3, 3, 1, 1, ET_PADDING_SAME, false, 13}, /* batch 1 */
+        /* At most 4 input channels: the direct loops; stride 1 also takes dx
+         * as a conv of dy (the flip). Output channels in blocks of 32, 16 and
+         * 4 and a scalar tail. */
+        CONV(1, 32, 3, 3, 1, 1, SAME, false, 14), /* the default conv net's first layer */
+        CONV(1, 16, 3, 3, 2, 2, SAME, false, 15), /* MobileNet's on grayscale */
+        CONV(2, 40, 3, 3, 1, 1, VALID, false, 16),
+        CONV(4, 23, 5, 5, 1, 1, SAME, false, 17),
+        CONV(3, 7, 3, 3, 2, 2, VALID, false, 18),
+        CONV(1, 3, 2, 3, 1, 2, SAME, false, 19),
+        CONV(4, 52, 3, 1, 2, 1, SAME, false, 20),
+        {{5, 28, 28, 1}, 32, 3, 3, 1, 1, ET_PADDING_SAME, false, 21},
+        {{20, 9, 7, 1}, 8, 3, 3, 1, 1, ET_PADDING_SAME, false, 22}, /* 16 groups, some of 2 */
+        /* Weights of at most 8,192 floats: the direct loops too, and dx
+         * by the flipped conv's direct loops from 8 input channels on. */
+        {{3, 14, 14, 32}, 16, 3, 3, 1, 1, ET_PADDING_SAME, false, 23}, /* the second layer */
+        CONV(6, 9, 1, 3, 1, 1, VALID, false, 24),
+        CONV(9, 20, 3, 3, 1, 1, SAME, false, 25),
+        /* More weights: im2col + GEMM, dx by the flip (stride 1) or col2im. */
+        CONV(40, 24, 3, 3, 1, 1, SAME, false, 26),
+        CONV(40, 24, 3, 3, 2, 2, VALID, false, 27),
+        CONV(33, 50, 2, 3, 1, 1, SAME, false, 28),
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         conv_compare(&cases[i]);
 }
 
+/* The fused conv2d + ReLU gives the bits of the fast conv2d then the fast ReLU. */
+Test(fast_conv, conv2d_relu_is_conv2d_then_relu)
+{
+    static const conv_cfg cases[] = {
+        CONV(1, 32, 3, 3, 1, 1, SAME, false, 31),
+        CONV(3, 13, 3, 3, 2, 2, VALID, false, 32),
+        CONV(12, 9, 3, 3, 1, 1, SAME, false, 33),
+        CONV(40, 24, 1, 1, 1, 1, VALID, false, 34),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        conv_case k;
+        conv_setup(&cases[i], &k);
+        void *s = scratch(et_conv2d_scratch_size_fast(&k.win, &cases[i].in, &k.out));
+        float *want = fgarbage(k.ny), *got = fgarbage(k.ny);
+        for (int bias = 0; bias < 2; bias++) {
+            const float *b = bias ? k.b : NULL;
+            et_conv2d_forward_fast(&k.win, &cases[i].in, k.x, k.w, b, &k.out, want, s);
+            et_relu_forward_fast(k.ny, want, want);
+            et_conv2d_relu_forward_fast(&k.win, &cases[i].in, k.x, k.w, b, &k.out, got, s);
+            assert_same(k.name, "relu(conv)", got, want, k.ny);
+        }
+    }
+}
+
+/* The fused passes of conv2d -> ReLU -> max pool give the bits of the fast
+ * kernels one after the other: forward, conv2d + ReLU then max pool;
+ * backward, max pool + ReLU then conv2d. */
+static void conv_relu_pool_compare(const conv_cfg *cfg, int pool_k, int pool_stride,
+                                   et_padding pool_pad)
+{
+    conv_case k;
+    conv_setup(cfg, &k);
+    const et_dims *in = &cfg->in;
+    et_window pw = {pool_k, pool_k, pool_stride, pool_stride, 0, 0};
+    et_dims pout = {.c = cfg->out_c};
+    cr_assert_eq(et_window_plan(&pw, pool_pad, &k.out, &pout, NULL), ET_OK);
+    size_t np = et_dims_count(&pout);
+    uint32_t seed = cfg->seed + 1000;
+    float *y = fbuf(k.ny), *pdy = frand(np, &seed, -1, 1);
+    void *s = scratch(et_conv2d_scratch_size_fast(&k.win, in, &k.out));
+    void *sf = scratch(et_conv2d_relu_maxpool_scratch_size_fast(&k.win, in, &k.out));
+    et_conv2d_relu_forward_fast(&k.win, in, k.x, k.w, k.b, &k.out, y, s);
+    float *py = fgarbage(np), *y2 = fgarbage(k.ny), *py2 = fgarbage(np);
+    uint8_t *arg = track(malloc(np));
+    et_maxpool_forward_fast(&pw, &k.out, y, &pout, py);
+    et_conv2d_relu_maxpool_forward_fast(&k.win, in, k.x, k.w, k.b, &k.out, y2, &pw, &pout, py2,
+                                        NULL, s);
+    assert_same(k.name, "fused forward y", y2, y, k.ny);
+    assert_same(k.name, "fused forward pool", py2, py, np);
+    et_conv2d_relu_maxpool_forward_fast(&k.win, in, k.x, k.w, k.b, &k.out, y2, &pw, &pout, py2, arg,
+                                        s);
+    assert_same(k.name, "fused forward y, argmax kept", y2, y, k.ny);
+    assert_same(k.name, "fused forward pool, argmax kept", py2, py, np);
+    float *dy = fgarbage(k.ny), *want[3], *got[3];
+    size_t lens[3] = {k.nx, k.nw, (size_t)cfg->out_c};
+    for (int j = 0; j < 3; j++)
+        want[j] = fgarbage(lens[j]), got[j] = fgarbage(lens[j]);
+    et_maxpool_relu_backward_fast(&pw, &k.out, y, &pout, pdy, dy);
+    et_conv2d_backward_fast(&k.win, in, k.x, k.w, &k.out, dy, want[0], want[1], want[2], s);
+    for (int by_arg = 0; by_arg < 2; by_arg++) {
+        const char *how[2] = {"fused, from y", "fused, from the argmax"};
+        for (int j = 0; j < 3; j++)
+            memset(got[j], 0xff, lens[j] * sizeof *got[j]);
+        et_conv2d_relu_maxpool_backward_fast(&k.win, in, k.x, k.w, &k.out, by_arg ? NULL : y,
+                                             by_arg ? arg : NULL, &pw, &pout, pdy, got[0], got[1],
+                                             got[2], sf);
+        assert_same(how[by_arg], "dx", got[0], want[0], k.nx);
+        assert_same(how[by_arg], "dw", got[1], want[1], k.nw);
+        assert_same(how[by_arg], "dbias", got[2], want[2], cfg->out_c);
+        float *dw_alone = fgarbage(k.nw);
+        et_conv2d_relu_maxpool_backward_fast(&k.win, in, k.x, k.w, &k.out, by_arg ? NULL : y,
+                                             by_arg ? arg : NULL, &pw, &pout, pdy, NULL, dw_alone,
+                                             NULL, sf);
+        assert_same(how[by_arg], "dw alone", dw_alone, want[1], k.nw);
+    }
+}
+
+Test(fast_conv, conv2d_relu_maxpool_is_the_composition)
+{
+    static const conv_cfg gray = {{5, 28, 28, 1}, 32, 3, 3, 1, 1, ET_PADDING_SAME, false, 51};
+    static const conv_cfg second = {{20, 14, 14, 32}, 16, 3, 3, 1, 1, ET_PADDING_SAME, false, 52};
+    static const conv_cfg odd = CONV(12, 9, 3, 3, 1, 1, SAME, false, 53);
+    static const conv_cfg wide = CONV(40, 24, 3, 3, 2, 2, SAME, false, 54);
+    static const conv_cfg pointwise = {{20, 6, 5, 24}, 13, 1, 1, 1, 1, ET_PADDING_SAME, false, 55};
+    conv_relu_pool_compare(&gray, 2, 2, ET_PADDING_SAME);
+    conv_relu_pool_compare(&second, 2, 2, ET_PADDING_SAME);
+    conv_relu_pool_compare(&odd, 2, 2, ET_PADDING_SAME);   /* 13x11: clipped windows */
+    conv_relu_pool_compare(&odd, 3, 2, ET_PADDING_SAME);   /* overlapping windows */
+    conv_relu_pool_compare(&wide, 2, 2, ET_PADDING_VALID); /* im2col + GEMM */
+    conv_relu_pool_compare(&pointwise, 2, 2, ET_PADDING_VALID);
+    conv_relu_pool_compare(&odd, 3, 3, ET_PADDING_VALID); /* rows and columns left over */
+    conv_relu_pool_compare(&gray, 3, 3, ET_PADDING_SAME);
+}
+
+/* The direct loops' portable build (4-float vectors, a multiply then an add)
+ * against ref/, and against their AVX2 + FMA build where the CPU has it: the
+ * same sums, rounded once per term instead of twice. */
+Test(fast_conv, direct_loops_portable_and_avx2)
+{
+    static const conv_cfg cases[] = {
+        CONV(1, 32, 3, 3, 1, 1, SAME, false, 41),
+        CONV(3, 21, 5, 5, 2, 2, SAME, false, 42),
+        {{3, 14, 14, 32}, 16, 3, 3, 1, 1, ET_PADDING_SAME, false, 43},
+        CONV(12, 13, 3, 2, 1, 1, VALID, false, 44),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        conv_case k;
+        conv_setup(&cases[i], &k);
+        float *out[2][4];
+        for (int avx2 = 0; avx2 < 2; avx2++) {
+            et_fast_set_avx2(avx2);
+            out[avx2][0] = fgarbage(k.ny), out[avx2][1] = fgarbage(k.nx);
+            out[avx2][2] = fgarbage(k.nw), out[avx2][3] = fgarbage(cases[i].out_c);
+            conv_run(&k, true, k.b, out[avx2][0], out[avx2][1], out[avx2][2], out[avx2][3]);
+        }
+        et_fast_set_avx2(1);
+        cr_log_info("%s: AVX2 %s", k.name, et_fast_avx2() ? "used" : "not available");
+        float *y0 = fgarbage(k.ny), *dx0 = fgarbage(k.nx), *dw0 = fgarbage(k.nw);
+        float *db0 = fgarbage(cases[i].out_c);
+        conv_run(&k, false, k.b, y0, dx0, dw0, db0);
+        assert_close(k.name, "portable y", out[0][0], y0, k.ny);
+        assert_close(k.name, "portable dx", out[0][1], dx0, k.nx);
+        assert_close(k.name, "portable dw", out[0][2], dw0, k.nw);
+        assert_close(k.name, "portable dbias", out[0][3], db0, cases[i].out_c);
+        assert_close(k.name, "y, AVX2 or not", out[1][0], out[0][0], k.ny);
+        assert_close(k.name, "dx, AVX2 or not", out[1][1], out[0][1], k.nx);
+        assert_close(k.name, "dw, AVX2 or not", out[1][2], out[0][2], k.nw);
+        assert_close(k.name, "dbias, AVX2 or not", out[1][3], out[0][3], cases[i].out_c);
+    }
+}
+
 Test(fast_conv, scratch_stays_bounded)
 {
-    /* Batch 256 of 96x96x32 -> 3x3: one image's im2col is 2.65 M floats, so
-     * 6 groups, not 16; a 1x1 stride-1 conv needs no im2col at all. */
+    /* Batch 256 of 96x96x32 -> 32, 3x3: weights of 9,216 floats, too many
+     * for the direct loops, so im2col + GEMM; one image's im2col (and dy's,
+     * for dx) is 2.65 M floats, so 6 groups, not 16. Before the groups, the
+     * transposed or flipped weights. */
     et_window win = {.k_h = 3, .k_w = 3, .stride_h = 1, .stride_w = 1};
-    et_dims in = {256, 96, 96, 32}, out = {.c = 16};
+    et_dims in = {256, 96, 96, 32}, out = {.c = 32};
     cr_assert_eq(et_window_plan(&win, ET_PADDING_SAME, &in, &out, NULL), ET_OK);
-    size_t col = (size_t)96 * 96 * 9 * 32, parts = 16 * 9 * 32 + 16;
-    cr_assert_eq(et_conv2d_scratch_size_fast(&win, &in, &out), 6 * (col + parts) * sizeof(float));
+    size_t col = (size_t)96 * 96 * 9 * 32, parts = 32 * 9 * 32 + 32, shared = 9 * 32 * 32;
+    cr_assert_eq(et_conv2d_scratch_size_fast(&win, &in, &out),
+                 (shared + 6 * (col + parts)) * sizeof(float));
+    /* A 1x1 stride-1 conv needs no im2col at all. */
     et_window pw = {.k_h = 1, .k_w = 1, .stride_h = 1, .stride_w = 1};
+    out.c = 16;
     cr_assert_eq(et_window_plan(&pw, ET_PADDING_SAME, &in, &out, NULL), ET_OK);
     cr_assert_eq(et_conv2d_scratch_size_fast(&pw, &in, &out), 16 * (16 * 32 + 16) * sizeof(float));
+    /* The default conv net's second conv, 14x14x32 -> 16: the direct loops,
+     * over the image padded to 16x16 (dx: over dy padded, 16x16x16). */
+    et_dims second = {256, 14, 14, 32};
+    cr_assert_eq(et_window_plan(&win, ET_PADDING_SAME, &second, &out, NULL), ET_OK);
+    col = (size_t)16 * 16 * 32, parts = 16 * 9 * 32 + 16, shared = 9 * 32 * 16;
+    cr_assert_eq(et_conv2d_scratch_size_fast(&win, &second, &out),
+                 (shared + 16 * (col + parts)) * sizeof(float));
+    /* One input channel: the padded image (30x30) or, for dx, im2col of dy
+     * (28x28 pixels x 9 taps x 16 channels): a flipped conv with one output
+     * channel is no case for the direct loops. */
+    et_dims gray = {256, 28, 28, 1};
+    cr_assert_eq(et_window_plan(&win, ET_PADDING_SAME, &gray, &out, NULL), ET_OK);
+    col = (size_t)28 * 28 * 9 * 16, parts = 16 * 9 + 16, shared = 9 * 16;
+    cr_assert_eq(et_conv2d_scratch_size_fast(&win, &gray, &out),
+                 (shared + 16 * (col + parts)) * sizeof(float));
+    et_window s2 = {.k_h = 3, .k_w = 3, .stride_h = 2, .stride_w = 2};
+    cr_assert_eq(et_window_plan(&s2, ET_PADDING_SAME, &gray, &out, NULL), ET_OK);
+    col = (size_t)14 * 14 * 9; /* col2im's [P][K] beats the padded image, 29x29 */
+    cr_assert_eq(et_conv2d_scratch_size_fast(&s2, &gray, &out),
+                 (shared + 16 * (col + parts)) * sizeof(float));
     et_window dw = {.k_h = 3, .k_w = 3, .stride_h = 2, .stride_w = 2};
     out.c = 64;
     cr_assert_eq(et_window_plan(&dw, ET_PADDING_SAME, &in, &out, NULL), ET_OK);
@@ -272,19 +450,20 @@ Test(fast_conv, scratch_stays_bounded)
 
 /* Images large enough for fewer groups than images (8 im2col buffers of
  * 64x64x576 floats would pass 64 MiB, so 7 groups, one of two images) give
- * what the same kernel gives image by image. ref/ would take seconds here. */
+ * what the same kernel gives image by image. ref/ would take seconds here.
+ * 16 output channels: weights too many for the direct loops. */
 Test(fast_conv, large_images_match_image_by_image)
 {
-    static const conv_cfg cfg = {{8, 64, 64, 64}, 2, 3, 3, 1, 1, ET_PADDING_SAME, false, 15};
+    static const conv_cfg cfg = {{8, 64, 64, 64}, 16, 3, 3, 1, 1, ET_PADDING_SAME, false, 15};
     conv_case k;
     conv_setup(&cfg, &k);
     const size_t nx1 = k.nx / 8, ny1 = k.ny / 8;
-    float *y = fgarbage(k.ny), *dw = fgarbage(k.nw), *db = fgarbage(2);
+    float *y = fgarbage(k.ny), *dw = fgarbage(k.nw), *db = fgarbage(16);
     conv_run(&k, true, k.b, y, NULL, dw, db); /* dx: the same code as with smaller images */
     double *dw_sum = track(calloc(k.nw, sizeof *dw_sum));
-    float *y1 = fgarbage(ny1), *dw1 = fgarbage(k.nw), *db1 = fgarbage(2);
+    float *y1 = fgarbage(ny1), *dw1 = fgarbage(k.nw), *db1 = fgarbage(16);
     float *want = fbuf(k.nw);
-    const conv_cfg one = {{1, 64, 64, 64}, 2, 3, 3, 1, 1, ET_PADDING_SAME, false, 15};
+    const conv_cfg one = {{1, 64, 64, 64}, 16, 3, 3, 1, 1, ET_PADDING_SAME, false, 15};
     for (int i = 0; i < 8; i++) {
         conv_case ki = k;
         ki.cfg = &one, ki.out.n = 1, ki.x = k.x + i * nx1, ki.dy = k.dy + i * ny1;
@@ -428,9 +607,16 @@ static void pool_compare(const pool_cfg *cfg);
 Test(fast_pool, matches_ref)
 {
     static const pool_cfg cases[] = {
-        {{3, 13, 11, 5}, 2, 2, ET_PADDING_VALID, 61}, {{3, 13, 11, 8}, 2, 2, ET_PADDING_SAME, 62},
+        {{3, 13, 11, 5}, 2, 2, ET_PADDING_VALID, 61},
+        {{3, 13, 11, 8}, 2, 2, ET_PADDING_SAME, 62},
         {{3, 13, 11, 17}, 3, 2, ET_PADDING_SAME, 63}, /* overlapping windows */
-        {{3, 13, 11, 40}, 3, 1, ET_PADDING_SAME, 64}, {{3, 13, 11, 70}, 5, 2, ET_PADDING_VALID, 65},
+        {{3, 13, 11, 40}, 3, 1, ET_PADDING_SAME, 64},
+        {{3, 13, 11, 70}, 5, 2, ET_PADDING_VALID, 65},
+        /* Windows that do not overlap: each element of dx written once. */
+        {{3, 28, 28, 32}, 2, 2, ET_PADDING_SAME, 66},
+        {{3, 13, 11, 16}, 3, 3, ET_PADDING_SAME, 67},
+        {{3, 13, 11, 6}, 3, 3, ET_PADDING_VALID, 68},
+        {{3, 14, 13, 3}, 2, 2, ET_PADDING_VALID, 69},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         pool_compare(&cases[i]);
@@ -458,6 +644,16 @@ static void pool_compare(const pool_cfg *cfg)
     et_maxpool_backward_ref(&win, &cfg->in, x, &out, dy, dx0);
     et_maxpool_backward_fast(&win, &cfg->in, x, &out, dy, dx1);
     assert_same(name, "max dx", dx1, dx0, nx); /* same routing, same order of additions */
+
+    /* Fused with the backward pass of the ReLU that made x: x >= 0 with
+     * zeros, windows whose maximum is 0, and a -0 gradient. */
+    float *xr = fbuf(nx), *dyr = copy_of(dy, ny), *dxr = fgarbage(nx);
+    et_relu_forward_ref(nx, x, xr);
+    dyr[0] = -0.0f;
+    et_maxpool_backward_ref(&win, &cfg->in, xr, &out, dyr, dx0);
+    et_relu_backward_ref(nx, xr, dx0, dx0);
+    et_maxpool_relu_backward_fast(&win, &cfg->in, xr, &out, dyr, dxr);
+    assert_same(name, "max+relu dx", dxr, dx0, nx);
 
     et_avgpool_forward_ref(&win, &cfg->in, x, &out, y0);
     et_avgpool_forward_fast(&win, &cfg->in, x, &out, y1);
@@ -583,7 +779,9 @@ static void conv_threads_run(void *ctx, float **o)
 Test(fast_threads, conv2d_and_depthwise)
 {
     static const conv_cfg cfgs[] = {
-        {{20, 16, 15, 8}, 16, 3, 3, 1, 1, ET_PADDING_SAME, false, 81},
+        {{20, 16, 15, 8}, 16, 3, 3, 1, 1, ET_PADDING_SAME, false, 81},   /* direct */
+        {{20, 16, 15, 1}, 32, 3, 3, 1, 1, ET_PADDING_SAME, false, 85},   /* direct, gray */
+        {{20, 16, 15, 40}, 24, 3, 3, 1, 1, ET_PADDING_SAME, false, 86},  /* im2col + GEMM */
         {{20, 16, 15, 32}, 32, 1, 1, 1, 1, ET_PADDING_VALID, false, 82}, /* 4 GEMM tiles */
         {{20, 24, 23, 16}, 16, 3, 3, 2, 2, ET_PADDING_SAME, true, 83},
         {{20, 16, 15, 8}, 16, 3, 3, 1, 1, ET_PADDING_SAME, true, 84},

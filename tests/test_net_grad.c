@@ -366,6 +366,57 @@ Test(net_grad, fast_and_ref_agree_on_mobilenetv2, .timeout = 60)
     et_model_destroy(m);
 }
 
+/* The default conv net at its real size (28x28, batch 4, dropout on): the
+ * fast engine runs each conv -> ReLU -> max pool chain through fused kernels
+ * (both passes) and the reference engine runs every node alone; the
+ * probabilities, the loss and every gradient, input's included, agree up to
+ * rounding. */
+Test(net_grad, fast_and_ref_agree_on_default_conv_net)
+{
+    et_impulse imp = et_impulse_defaults();
+    imp.width = imp.height = 28;
+    et_model *m = build(&imp, 3, 1);
+    et_net *nr = make_net(m, 4, ET_KERNELS_REF), *nf = make_net(m, 4, ET_KERNELS_FAST);
+    et_net_init(nr, 13);
+    et_net_init(nf, 13);
+    et_net_set_input_grad(nr, true);
+    et_net_set_input_grad(nf, true);
+    float *x = random_input(m, 4, 41);
+    const int32_t y[4] = {0, 1, 2, 0};
+    et_error err = {0};
+    double lr, lf;
+    forward(nr, x, 4, true, 3);
+    forward(nf, x, 4, true, 3);
+    for (int i = 0; i < 12; i++)
+        cr_assert_float_eq(et_net_probs(nr)[i], et_net_probs(nf)[i], 1e-4);
+    cr_assert_eq(et_net_backward(nr, y, 0, NULL, &lr, &err), ET_OK);
+    cr_assert_eq(et_net_backward(nf, y, 0, NULL, &lf, &err), ET_OK);
+    cr_assert_float_eq(lr, lf, 1e-4 * lr);
+    const float *gr = et_net_grads(nr), *gf = et_net_grads(nf);
+    for (int i = 0; i < et_model_node_count(m); i++) {
+        const et_layer_info *l = et_model_layer(m, i);
+        size_t count = (size_t)l->trainable_params, at = l->param_offset;
+        double worst = 0;
+        if (!count)
+            continue;
+        for (size_t j = at; j < at + count; j++)
+            worst = fmax(worst, fabs((double)gr[j] - gf[j]));
+        cr_assert_leq(worst, 1e-3 * rms(gr + at, count), "%s: ref and fast differ by %g", l->name,
+                      worst);
+    }
+    size_t nx = 4 * (size_t)28 * 28;
+    const float *dr = et_net_input_grad(nr), *df = et_net_input_grad(nf);
+    double worst = 0;
+    for (size_t j = 0; j < nx; j++)
+        worst = fmax(worst, fabs((double)dr[j] - df[j]));
+    cr_assert_leq(worst, 1e-3 * rms(dr, nx), "input: ref and fast differ by %g (rms %g)", worst,
+                  rms(dr, nx));
+    free(x);
+    et_net_destroy(nr);
+    et_net_destroy(nf);
+    et_model_destroy(m);
+}
+
 /* Residual blocks: a block's input feeds both its expand conv and the skip
  * of its add, so its gradient is the sum of two paths (the add writes it, the
  * expand conv adds on). Every parameter around the adds of the miniature,

@@ -41,6 +41,7 @@
 #include "edgetrain/profile.h"
 #include "edgetrain/store.h"
 #include "edgetrain/train.h"
+#include "edgetrain/tune.h"
 
 #define ET_VERSION_STRING "0.1.0"
 

@@ -1,28 +1,39 @@
-/* Barnes-Hut t-SNE (van der Maaten 2014, "Accelerating t-SNE using tree-based
- * algorithms", JMLR 15).
+/* t-SNE (van der Maaten & Hinton 2008) for large maps: exact neighbours by
+ * matrix products, affinities in linear time, repulsion by FFT-accelerated
+ * interpolation (Linderman et al. 2019, "FIt-SNE").
  *
- * 1. Exact K = floor(3 * perplexity) nearest neighbours of every point.
- * 2. Per point, a binary search for the Gaussian precision beta whose
- *    conditional distribution over those K neighbours has the requested
- *    perplexity; P = (P_j|i + P_i|j) normalised to sum 1, sparse (CSR).
- * 3. Gradient descent on KL(P || Q) in 2-D: attraction over the sparse P,
- *    repulsion from a quadtree whose cells are summarised by their centre of
- *    mass when cell width / distance < theta. Early exaggeration, momentum
- *    and gains as in the paper's reference implementation.
+ * 1. The K = floor(3 * perplexity) nearest neighbours of every point, exact
+ *    (tsne_knn.c: blocks of sgemm).
+ * 2. Per point, the Gaussian precision whose conditional distribution over
+ *    those K neighbours has the requested perplexity (Newton's method in a
+ *    bisection bracket); P = (P_j|i + P_i|j) normalised to sum 1, sparse,
+ *    symmetrised by two counting-sort transposes.
+ * 3. The points renumbered breadth-first along P, so that neighbours sit
+ *    close in memory (the attraction reads every neighbour every step).
+ * 4. Gradient descent on KL(P || Q) in 2-D: attraction over the sparse P;
+ *    repulsion and the normalisation Z by interpolation on a grid and FFT
+ *    convolution (tsne_repulsion.c), or exactly for small n or theta = 0.
+ *    Early exaggeration, momentum and gains as in the reference
+ *    implementation (bhtsne).
  *
- * Reproducibility: every per-point quantity (neighbours, beta, forces, the
- * point's share of the normalisation Z) is computed by one thread from data
- * that do not depend on the thread count; every sum over points is then taken
- * serially in index order. The tree is built serially. So the same input and
- * seed give bit-identical maps with 1 or 64 threads.
+ * theta: 0 = exact repulsion, O(n^2) per step; otherwise the grid's node
+ * spacing is at most theta map units (see tsne_repulsion.c for the accuracy).
+ *
+ * Reproducibility: every per-point quantity (neighbours, precision, forces)
+ * is computed by one thread from data that do not depend on the thread count;
+ * every sum over points is taken in a fixed order; work is cut into pieces
+ * fixed by the sizes. So the same input and seed give bit-identical maps with
+ * 1 or 64 threads.
  */
 #include "edgetrain/explore.h"
 
 #include "core/rng.h"
 #include "explore/explore_internal.h"
+#include "explore/tsne_internal.h"
 
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,13 +42,13 @@
 #define MOMENTUM_EARLY 0.5
 #define MOMENTUM_LATE 0.8
 #define MIN_GAIN 0.01
-#define MAX_DEPTH 48         /* deeper cells keep their points in one leaf */
-#define QUERY_BLOCK 16       /* queries sharing one pass over a candidate block */
-#define CAND_BLOCK 512       /* candidates per block (512 x 50 floats = 100 KiB) */
-#define QUERY_STEP 512       /* queries between interruption checks */
+#define EXACT_MAX_N 512      /* fewer points: exact repulsion, cheaper than the grid */
+#define ATT_LANES 8          /* neighbours per vector step of the attraction */
 #define PERPLEXITY_TOL 1e-5  /* |entropy - log(perplexity)| accepted */
-#define PERPLEXITY_STEPS 200 /* binary search steps at most */
+#define PERPLEXITY_STEPS 200 /* Newton or bisection steps at most */
 #define PARALLEL_MIN 256     /* fewer points: a step is too short to share out */
+#define PACE_STEPS 4         /* steps timed per thread count (see pace) */
+#define PACE_EVERY 50        /* steps between probes, at first */
 
 et_tsne_options et_tsne_defaults(void)
 {
@@ -47,127 +58,14 @@ et_tsne_options et_tsne_defaults(void)
 }
 
 /* ------------------------------------------------------------------------
- * Exact k nearest neighbours, brute force.
- *
- * Why not a vantage-point tree: the input is typically PCA-reduced to ~50
- * dimensions, where metric trees prune little and their results depend on
- * build choices; brute force is exact, needs no tie rules beyond (distance,
- * index), parallelises with no shared state and costs n^2 d / 2 multiply-adds
- * per direction: about 1 s for n = 10,000 and d = 50 on two cores, less than
- * the optimisation that follows. Blocking queries x candidates keeps a block
- * of candidates in cache while 16 queries use it.
- */
-typedef struct neighbor {
-    float dist; /* squared Euclidean distance */
-    int32_t j;
-} neighbor;
-
-static int nb_less(neighbor a, neighbor b)
-{
-    return a.dist < b.dist || (a.dist == b.dist && a.j < b.j);
-}
-
-/* Squared distance with eight independent partial sums (vectorisable without
- * reassociation, and the same order on every run). */
-static float sqdist(const float *a, const float *b, size_t d)
-{
-    float acc[8] = {0};
-    size_t j = 0;
-    for (; j + 8 <= d; j += 8)
-        for (int t = 0; t < 8; t++) {
-            float diff = a[j + t] - b[j + t];
-            acc[t] += diff * diff;
-        }
-    for (; j < d; j++) {
-        float diff = a[j] - b[j];
-        acc[0] += diff * diff;
-    }
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
-/* Max-heap on (dist, j): h[0] is the worst of the k kept. */
-static void heap_push(neighbor *h, size_t *size, size_t k, neighbor v)
-{
-    size_t i;
-    if (*size < k) {
-        i = (*size)++;
-        while (i > 0 && nb_less(h[(i - 1) / 2], v)) {
-            h[i] = h[(i - 1) / 2];
-            i = (i - 1) / 2;
-        }
-        h[i] = v;
-        return;
-    }
-    if (!nb_less(v, h[0]))
-        return;
-    i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= k)
-            break;
-        if (c + 1 < k && nb_less(h[c], h[c + 1]))
-            c++;
-        if (!nb_less(v, h[c]))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    h[i] = v;
-}
-
-static int nb_cmp(const void *a, const void *b)
-{
-    neighbor x = *(const neighbor *)a, y = *(const neighbor *)b;
-    return nb_less(x, y) ? -1 : nb_less(y, x) ? 1 : 0;
-}
-
-/* nb (n x k): each row's k nearest other points, nearest first. */
-static et_status knn(const float *x, size_t n, size_t d, size_t k, neighbor *nb, et_error *err)
-{
-    et_progress pg;
-    et_progress_begin(&pg, "t-SNE neighbours", n);
-    for (size_t s0 = 0; s0 < n; s0 += QUERY_STEP) {
-        if (et_interrupted()) {
-            et_progress_end(&pg);
-            return et_error_set(err, ET_EINTR, "t-SNE interrupted");
-        }
-        size_t s1 = s0 + QUERY_STEP < n ? s0 + QUERY_STEP : n;
-        ptrdiff_t blocks = (ptrdiff_t)((s1 - s0 + QUERY_BLOCK - 1) / QUERY_BLOCK);
-#pragma omp parallel for schedule(dynamic, 1)
-        for (ptrdiff_t b = 0; b < blocks; b++) {
-            size_t q0 = s0 + (size_t)b * QUERY_BLOCK;
-            size_t q1 = q0 + QUERY_BLOCK < s1 ? q0 + QUERY_BLOCK : s1;
-            size_t size[QUERY_BLOCK] = {0};
-            for (size_t c0 = 0; c0 < n; c0 += CAND_BLOCK) {
-                size_t c1 = c0 + CAND_BLOCK < n ? c0 + CAND_BLOCK : n;
-                for (size_t q = q0; q < q1; q++) {
-                    const float *xq = x + q * d;
-                    neighbor *h = nb + q * k;
-                    size_t *sz = &size[q - q0];
-                    for (size_t j = c0; j < c1; j++) {
-                        if (j == q)
-                            continue;
-                        neighbor v = {sqdist(xq, x + j * d, d), (int32_t)j};
-                        if (*sz < k || v.dist < h[0].dist)
-                            heap_push(h, sz, k, v);
-                    }
-                }
-            }
-            for (size_t q = q0; q < q1; q++)
-                qsort(nb + q * k, k, sizeof *nb, nb_cmp);
-        }
-        et_progress_update(&pg, s1);
-    }
-    et_progress_end(&pg);
-    return ET_OK;
-}
-
-/* ------------------------------------------------------------------------
  * Input affinities.
  */
 
-/* p[0..k-1] = P_j|i for the squared distances dist, with the precision beta
- * found by binary search on the entropy. */
+/* p[0..k-1] = P_j|i for the squared distances dist: the Gaussian whose
+ * entropy is log(perplexity). Its precision beta is found by Newton's method
+ * on the entropy H(beta) (dH/dbeta = -beta Var(d)), kept inside a bracket
+ * that bisection narrows whenever a Newton step would leave it: 4-6 steps
+ * where plain bisection takes 20-40. */
 static void calibrate(const double *dist, size_t k, double perplexity, double *p)
 {
     double target = log(perplexity);
@@ -184,26 +82,30 @@ static void calibrate(const double *dist, size_t k, double perplexity, double *p
     }
     double beta = 1.0 / mean, lo = 0, hi = INFINITY;
     for (int step = 0; step < PERPLEXITY_STEPS; step++) {
-        double sum = 0, wsum = 0;
+        double sum = 0, wsum = 0, w2sum = 0;
         for (size_t m = 0; m < k; m++) {
             /* Shifted by the nearest distance: the same distribution, no underflow. */
-            p[m] = exp(-beta * (dist[m] - d0));
+            double dm = dist[m] - d0;
+            p[m] = exp(-beta * dm);
             sum += p[m];
-            wsum += p[m] * (dist[m] - d0);
+            wsum += p[m] * dm;
+            w2sum += p[m] * dm * dm;
         }
-        double h = log(sum) + beta * wsum / sum;
+        double md = wsum / sum, var = w2sum / sum - md * md;
+        double h = log(sum) + beta * md;
         for (size_t m = 0; m < k; m++)
             p[m] /= sum;
         double diff = h - target;
         if (fabs(diff) < PERPLEXITY_TOL)
             break;
-        if (diff > 0) { /* too flat: sharpen */
+        if (diff > 0) /* too flat: sharpen */
             lo = beta;
-            beta = isinf(hi) ? beta * 2 : (beta + hi) / 2;
-        } else {
+        else
             hi = beta;
-            beta = (beta + lo) / 2;
-        }
+        double next = var > 0 ? beta + diff / (beta * var) : NAN;
+        if (!(next > lo && next < hi)) /* also when NaN */
+            next = isinf(hi) ? beta * 2 : (lo + hi) / 2;
+        beta = next;
         if (!(beta < DBL_MAX / 4) || beta <= 0)
             break;
     }
@@ -216,27 +118,14 @@ typedef struct sparse {
     double *val;
 } sparse;
 
-typedef struct entry {
-    int32_t col;
-    double val;
-} entry;
-
-static int entry_cmp(const void *a, const void *b)
+/* P_j|i for each neighbour, from the search's squared distances. They carry
+ * float rounding of the norms (about 1e-6 of |x|^2, x centred), far below
+ * what the calibration can tell apart; recomputing them in double meant a
+ * cache miss per neighbour and took longer than the calibration. Rounding can
+ * make a duplicate's distance slightly negative: it is clamped to 0. */
+static et_status conditionals(size_t n, size_t k, double perplexity, const et_neighbor *nb,
+                              double *cond, et_error *err)
 {
-    int32_t x = ((const entry *)a)->col, y = ((const entry *)b)->col;
-    return (x > y) - (x < y);
-}
-
-static et_status affinities(const float *x, size_t n, size_t d, size_t k, double perplexity,
-                            const neighbor *nb, sparse *P, et_error *err)
-{
-    double *cond = malloc(n * k * sizeof *cond); /* P_j|i, row i at cond + i * k */
-    size_t *rp = calloc(n + 1, sizeof *rp), *fill = malloc(n * sizeof *fill);
-    entry *e = malloc(2 * n * k * sizeof *e);
-    if (!cond || !rp || !fill || !e) {
-        free(cond), free(rp), free(fill), free(e);
-        return et_error_set(err, ET_ENOMEM, "t-SNE: out of memory for %zu x %zu affinities", n, k);
-    }
     int failed = 0;
 #pragma omp parallel
     {
@@ -249,237 +138,236 @@ static et_status affinities(const float *x, size_t n, size_t d, size_t k, double
         for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) {
             if (!dd)
                 continue;
-            const float *xi = x + (size_t)i * d;
             for (size_t m = 0; m < k; m++) {
-                /* Recomputed in double: the float search only ranks the neighbours. */
-                const float *xj = x + (size_t)nb[(size_t)i * k + m].j * d;
-                double s = 0;
-                for (size_t t = 0; t < d; t++) {
-                    double diff = (double)xi[t] - xj[t];
-                    s += diff * diff;
-                }
-                dd[m] = s;
+                float v = nb[(size_t)i * k + m].dist;
+                dd[m] = v > 0 ? v : 0;
             }
             calibrate(dd, k, perplexity, cond + (size_t)i * k);
         }
         free(dd);
     }
-    if (failed) {
-        free(cond), free(rp), free(fill), free(e);
-        return et_error_set(err, ET_ENOMEM, "t-SNE: out of memory");
-    }
+    return failed ? et_error_set(err, ET_ENOMEM, "t-SNE: out of memory") : ET_OK;
+}
 
-    /* Each edge i -> j goes to row i and, mirrored, to row j; duplicates are merged. */
-    for (size_t i = 0; i < n; i++) {
-        rp[i + 1] += k;
-        for (size_t m = 0; m < k; m++)
-            rp[(size_t)nb[i * k + m].j + 1]++;
-    }
-    for (size_t i = 0; i < n; i++)
-        rp[i + 1] += rp[i];
-    for (size_t i = 0; i < n; i++)
-        fill[i] = rp[i];
-    for (size_t i = 0; i < n; i++)
-        for (size_t m = 0; m < k; m++) {
-            size_t j = (size_t)nb[i * k + m].j;
-            double v = cond[i * k + m];
-            e[fill[i]++] = (entry){(int32_t)j, v};
-            e[fill[j]++] = (entry){(int32_t)i, v};
-        }
-    free(cond);
-    /* Sort each row by column and merge the (at most two) entries of a pair: as
-     * a + b == b + a exactly, the unstable qsort does not change the result. */
-#pragma omp parallel for schedule(dynamic, 64)
-    for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) {
-        entry *r = e + rp[i];
-        size_t len = rp[i + 1] - rp[i], out = 0;
-        qsort(r, len, sizeof *r, entry_cmp);
-        for (size_t m = 0; m < len; m++) {
-            if (out > 0 && r[out - 1].col == r[m].col)
-                r[out - 1].val += r[m].val;
-            else
-                r[out++] = r[m];
-        }
-        fill[i] = out;
-    }
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += fill[i];
+/* P = (C + C^T) / sum, C the n x n matrix with C[i][j] = P_j|i for j among i's
+ * k neighbours. Linear time, no sorting: transposing a matrix row by row puts
+ * each row of the transpose in column order, so C^T comes out sorted, and
+ * transposing it again gives C sorted; row i of P merges the two sorted rows. */
+static et_status symmetrize(size_t n, size_t k, const et_neighbor *nb, const double *cond,
+                            sparse *P, et_error *err)
+{
+    size_t *trp = calloc(n + 1, sizeof *trp), *cur = malloc(n * sizeof *cur);
+    int32_t *tcol = malloc(n * k * sizeof *tcol), *ccol = malloc(n * k * sizeof *ccol);
+    double *tval = malloc(n * k * sizeof *tval), *cval = malloc(n * k * sizeof *cval);
     P->rp = malloc((n + 1) * sizeof *P->rp);
-    P->col = malloc(total * sizeof *P->col);
-    P->val = malloc(total * sizeof *P->val);
-    if (!P->rp || !P->col || !P->val) {
-        free(rp), free(fill), free(e);
-        return et_error_set(err, ET_ENOMEM, "t-SNE: out of memory for the affinities");
+    et_status rc = ET_OK;
+    if (!trp || !cur || !tcol || !ccol || !tval || !cval || !P->rp) {
+        rc = et_error_set(err, ET_ENOMEM, "t-SNE: out of memory for %zu x %zu affinities", n, k);
+        goto done;
     }
-    double sum = 0;
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) {
-        P->rp[i] = at;
-        for (size_t m = 0; m < fill[i]; m++) {
-            P->col[at] = e[rp[i] + m].col;
-            P->val[at] = e[rp[i] + m].val;
-            sum += P->val[at++];
+    for (size_t e = 0; e < n * k; e++)
+        trp[nb[e].j + 1]++;
+    for (size_t j = 0; j < n; j++)
+        trp[j + 1] += trp[j];
+    memcpy(cur, trp, n * sizeof *cur);
+    for (size_t i = 0; i < n; i++) /* C^T, rows in column order */
+        for (size_t m = 0; m < k; m++) {
+            size_t at = cur[nb[i * k + m].j]++;
+            tcol[at] = (int32_t)i;
+            tval[at] = cond[i * k + m];
+        }
+    for (size_t i = 0; i < n; i++)
+        cur[i] = i * k;
+    for (size_t j = 0; j < n; j++) /* (C^T)^T = C, rows in column order */
+        for (size_t e = trp[j]; e < trp[j + 1]; e++) {
+            size_t at = cur[tcol[e]]++;
+            ccol[at] = (int32_t)j;
+            cval[at] = tval[e];
+        }
+    /* Row lengths of the union, then the merged rows. */
+    P->rp[0] = 0;
+#pragma omp parallel for schedule(dynamic, 256)
+    for (ptrdiff_t ii = 0; ii < (ptrdiff_t)n; ii++) {
+        size_t i = (size_t)ii, a = i * k, ae = a + k, b = trp[i], be = trp[i + 1], len = 0;
+        while (a < ae || b < be) {
+            if (b == be || (a < ae && ccol[a] < tcol[b]))
+                a++;
+            else if (a == ae || tcol[b] < ccol[a])
+                b++;
+            else
+                a++, b++;
+            len++;
+        }
+        P->rp[i + 1] = len;
+    }
+    for (size_t i = 0; i < n; i++)
+        P->rp[i + 1] += P->rp[i];
+    P->col = malloc(P->rp[n] * sizeof *P->col);
+    P->val = malloc(P->rp[n] * sizeof *P->val);
+    if (!P->col || !P->val) {
+        rc = et_error_set(err, ET_ENOMEM, "t-SNE: out of memory for the affinities");
+        goto done;
+    }
+#pragma omp parallel for schedule(dynamic, 256)
+    for (ptrdiff_t ii = 0; ii < (ptrdiff_t)n; ii++) {
+        size_t i = (size_t)ii, a = i * k, ae = a + k, b = trp[i], be = trp[i + 1];
+        size_t out = P->rp[i];
+        while (a < ae || b < be) {
+            if (b == be || (a < ae && ccol[a] < tcol[b])) {
+                P->col[out] = ccol[a], P->val[out++] = cval[a++];
+            } else if (a == ae || tcol[b] < ccol[a]) {
+                P->col[out] = tcol[b], P->val[out++] = tval[b++];
+            } else { /* a pair that are each other's neighbours */
+                P->col[out] = ccol[a], P->val[out++] = cval[a++] + tval[b++];
+            }
         }
     }
-    P->rp[n] = at;
-    for (size_t m = 0; m < at; m++)
-        P->val[m] /= sum;
-    free(rp), free(fill), free(e);
-    return ET_OK;
+    double sum = 0; /* serially, in order: the same for any thread count */
+    for (size_t e = 0; e < P->rp[n]; e++)
+        sum += P->val[e];
+    for (size_t e = 0; e < P->rp[n]; e++)
+        P->val[e] /= sum;
+done:
+    free(trp), free(cur), free(tcol), free(ccol), free(tval), free(cval);
+    return rc;
 }
 
-/* ------------------------------------------------------------------------
- * Quadtree over the map. Nodes live in one array that grows as needed and is
- * reused every iteration. A leaf holds a list of points (next[]); it has more
- * than one only for coincident points or at MAX_DEPTH.
- */
-typedef struct qnode {
-    double cx, cy, hw; /* cell centre and half width */
-    double mx, my;     /* sum of the points' positions, then their centre of mass */
-    int32_t count;     /* points in the cell */
-    int32_t child;     /* first of four children (quadrant = 2 * (y >= cy) + (x >= cx)); -1: leaf */
-    int32_t head;      /* a leaf's first point, -1 when empty */
-} qnode;
-
-typedef struct qtree {
-    qnode *nodes;
-    size_t used, cap;
-    int32_t *next;    /* n: next point in the same leaf */
-    int32_t *leaf_of; /* n: the leaf holding each point */
-    int32_t *order;   /* n: the points leaf by leaf, depth first (nearby points together) */
-} qtree;
-
-static void qnode_init(qnode *q, double cx, double cy, double hw)
+static et_status affinities(size_t n, size_t k, double perplexity, const et_neighbor *nb, sparse *P,
+                            et_error *err)
 {
-    *q = (qnode){cx, cy, hw, 0, 0, 0, -1, -1};
+    double *cond = malloc(n * k * sizeof *cond);
+    if (!cond)
+        return et_error_set(err, ET_ENOMEM, "t-SNE: out of memory for %zu x %zu affinities", n, k);
+    et_status rc = conditionals(n, k, perplexity, nb, cond, err);
+    if (rc == ET_OK)
+        rc = symmetrize(n, k, nb, cond, P, err);
+    free(cond);
+    return rc;
 }
 
-static int quadrant(const qnode *q, double x, double y)
-{
-    return 2 * (y >= q->cy) + (x >= q->cx);
-}
+/* The affinities renumbered for memory locality. Each gradient step reads
+ * y[j] for every neighbour j of every point i: with the samples in their
+ * original (random) order, that is a cache miss per affinity, and the
+ * attraction took most of a step at n = 70,000. Numbered breadth-first along
+ * the affinity graph, neighbours get nearby numbers. perm[new] = old,
+ * inv[old] = new; Q's rows and columns follow the new numbers and its values
+ * are float (enough for the forces: the gradient's own noise is larger). */
+typedef struct graph {
+    size_t *rp;
+    int32_t *col;
+    float *val;
+} graph;
 
-static et_status qtree_build(qtree *t, const double *y, size_t n)
+static et_status renumber(const sparse *P, size_t n, int32_t *perm, int32_t *inv, graph *Q)
 {
-    double xmin = y[0], xmax = y[0], ymin = y[1], ymax = y[1];
-    for (size_t i = 1; i < n; i++) {
-        xmin = fmin(xmin, y[2 * i]), xmax = fmax(xmax, y[2 * i]);
-        ymin = fmin(ymin, y[2 * i + 1]), ymax = fmax(ymax, y[2 * i + 1]);
-    }
-    double hw = fmax(xmax - xmin, ymax - ymin) * 0.5 * (1 + 1e-6) + 1e-12;
-    t->used = 1;
-    qnode_init(&t->nodes[0], (xmin + xmax) / 2, (ymin + ymax) / 2, hw);
-    for (size_t p = 0; p < n; p++) {
-        double px = y[2 * p], py = y[2 * p + 1];
-        size_t node = 0;
-        for (int depth = 0;; depth++) {
-            qnode *q = &t->nodes[node];
-            if (q->child >= 0) {
-                q->mx += px, q->my += py, q->count++;
-                node = (size_t)q->child + (size_t)quadrant(q, px, py);
-                continue;
-            }
-            int32_t h = q->head;
-            if (h < 0 || (y[2 * h] == px && y[2 * h + 1] == py) || depth >= MAX_DEPTH) {
-                q->mx += px, q->my += py, q->count++;
-                t->next[p] = h;
-                q->head = (int32_t)p;
-                t->leaf_of[p] = (int32_t)node;
-                break;
-            }
-            /* Split the leaf: its points (all at one place) move to one child. */
-            if (t->used + 4 > t->cap) {
-                size_t cap = t->cap * 2;
-                qnode *grown = realloc(t->nodes, cap * sizeof *grown);
-                if (!grown)
-                    return ET_ENOMEM;
-                t->nodes = grown, t->cap = cap;
-                q = &t->nodes[node];
-            }
-            int32_t first = (int32_t)t->used;
-            t->used += 4;
-            double h2 = q->hw / 2;
-            for (int c = 0; c < 4; c++)
-                qnode_init(&t->nodes[first + c], q->cx + (c & 1 ? h2 : -h2),
-                           q->cy + (c & 2 ? h2 : -h2), h2);
-            q->child = first;
-            qnode *dst = &t->nodes[first + quadrant(q, y[2 * h], y[2 * h + 1])];
-            dst->head = h;
-            for (int32_t m = h; m >= 0; m = t->next[m]) {
-                dst->mx += y[2 * m], dst->my += y[2 * m + 1], dst->count++;
-                t->leaf_of[m] = (int32_t)(dst - t->nodes);
-            }
-            q->head = -1;
-            /* Loop again on this node, now internal: p is added and goes down. */
-            depth--;
-        }
-    }
-    for (size_t m = 0; m < t->used; m++) {
-        qnode *q = &t->nodes[m];
-        if (q->count > 0)
-            q->mx /= q->count, q->my /= q->count;
-    }
-    /* Visiting points in this order, neighbours walk the same part of the tree one
-     * after another, which keeps it in cache: the walk is memory-bound. */
-    int32_t stack[4 * (MAX_DEPTH + 2)];
-    int sp = 0;
-    size_t at = 0;
-    stack[sp++] = 0;
-    while (sp > 0) {
-        const qnode *q = &t->nodes[stack[--sp]];
-        if (q->child >= 0)
-            for (int c = 3; c >= 0; c--)
-                stack[sp++] = q->child + c;
-        else
-            for (int32_t m = q->head; m >= 0; m = t->next[m])
-                t->order[at++] = m;
-    }
-    return ET_OK;
-}
-
-/* Repulsion on point i: f += sum_j q_ij^2 (y_i - y_j) and returns sum_j q_ij,
- * q_ij = 1 / (1 + |y_i - y_j|^2) unnormalised, over all j != i. */
-static double repulsion(const qtree *t, const double *y, size_t i, double theta2, double f[2])
-{
-    int32_t stack[4 * (MAX_DEPTH + 2)];
-    int sp = 0;
-    stack[sp++] = 0;
-    double px = y[2 * i], py = y[2 * i + 1], z = 0, fx = 0, fy = 0;
-    while (sp > 0) {
-        const qnode *q = &t->nodes[stack[--sp]];
-        if (q->count == 0)
+    for (size_t i = 0; i < n; i++)
+        inv[i] = -1;
+    size_t head = 0, tail = 0;
+    for (size_t s0 = 0; s0 < n; s0++) {
+        if (inv[s0] >= 0)
             continue;
-        double dx = px - q->mx, dy = py - q->my, dist2 = dx * dx + dy * dy;
-        double m = q->count;
-        if (q->child < 0) {
-            if (t->leaf_of[i] == (int32_t)(q - t->nodes))
-                m -= 1;
-        } else {
-            /* A cell holding i is never summarised: its centre of mass includes i. */
-            bool holds_i = fabs(px - q->cx) <= q->hw && fabs(py - q->cy) <= q->hw;
-            double width = 2 * q->hw;
-            if (holds_i || !(width * width < theta2 * dist2)) {
-                for (int c = 3; c >= 0; c--)
-                    if (t->nodes[q->child + c].count > 0)
-                        stack[sp++] = q->child + c;
-                continue;
+        inv[s0] = (int32_t)tail, perm[tail++] = (int32_t)s0;
+        while (head < tail) {
+            size_t i = (size_t)perm[head++];
+            for (size_t e = P->rp[i]; e < P->rp[i + 1]; e++) {
+                size_t j = (size_t)P->col[e];
+                if (inv[j] < 0)
+                    inv[j] = (int32_t)tail, perm[tail++] = (int32_t)j;
             }
         }
-        if (m <= 0)
-            continue;
-        double qij = 1 / (1 + dist2);
-        z += m * qij;
-        double mq2 = m * qij * qij;
-        fx += mq2 * dx, fy += mq2 * dy;
     }
-    f[0] = fx, f[1] = fy;
-    return z;
+    size_t nnz = P->rp[n];
+    Q->rp = malloc((n + 1) * sizeof *Q->rp);
+    Q->col = malloc(nnz * sizeof *Q->col);
+    Q->val = malloc(nnz * sizeof *Q->val);
+    if (!Q->rp || !Q->col || !Q->val)
+        return ET_ENOMEM;
+    Q->rp[0] = 0;
+    for (size_t r = 0; r < n; r++) {
+        size_t i = (size_t)perm[r], at = Q->rp[r];
+        for (size_t e = P->rp[i]; e < P->rp[i + 1]; e++, at++) {
+            Q->col[at] = inv[P->col[e]];
+            Q->val[at] = (float)P->val[e];
+        }
+        Q->rp[r + 1] = at;
+    }
+    return ET_OK;
 }
 
 /* ------------------------------------------------------------------------
  * The optimisation.
  */
+
+/* The attraction on point i: sum_j P_ij q_ij (y_i - y_j). Neighbours are
+ * taken ATT_LANES at a time: their coordinates are gathered into small arrays
+ * first, so that the arithmetic (a division per neighbour) runs in vector
+ * lanes, each lane with its own sums, added in lane order at the end. */
+ET_TSNE_CLONES static void attraction(const graph *Q, const float *yf, size_t i, double out[2])
+{
+    float px = yf[2 * i], py = yf[2 * i + 1];
+    float ax[ATT_LANES] = {0}, ay[ATT_LANES] = {0};
+    size_t e = Q->rp[i], end = Q->rp[i + 1];
+    for (; e + ATT_LANES <= end; e += ATT_LANES) {
+        float dx[ATT_LANES], dy[ATT_LANES];
+        for (int c = 0; c < ATT_LANES; c++) {
+            size_t j = (size_t)Q->col[e + c];
+            dx[c] = px - yf[2 * j], dy[c] = py - yf[2 * j + 1];
+        }
+        for (int c = 0; c < ATT_LANES; c++) {
+            float w = Q->val[e + c] / (1 + dx[c] * dx[c] + dy[c] * dy[c]);
+            ax[c] += w * dx[c], ay[c] += w * dy[c];
+        }
+    }
+    double sx = 0, sy = 0;
+    for (int c = 0; c < ATT_LANES; c++)
+        sx += ax[c], sy += ay[c];
+    for (; e < end; e++) {
+        size_t j = (size_t)Q->col[e];
+        float dx = px - yf[2 * j], dy = py - yf[2 * j + 1];
+        float w = Q->val[e] / (1 + dx * dx + dy * dy);
+        sx += w * dx, sy += w * dy;
+    }
+    out[0] = sx, out[1] = sy;
+}
+
+/* The thread count of the optimisation, chosen by measurement. A step has
+ * several parallel loops, each ending at a barrier; on a machine busy with
+ * other work, a thread that reaches a barrier first spins (libgomp's default)
+ * through its time slice while its partner waits to be scheduled. Measured on
+ * a 2-core machine at load 5-7: 1,000 steps for 10,000 points took 55-81 s
+ * with 2 threads and 7-14 s with 1. The result does not depend on the thread
+ * count, so the loop times PACE_STEPS steps on all threads and PACE_STEPS on
+ * one, and keeps the faster until the next probe; while one thread keeps
+ * winning, probes get rarer (the probe on all threads is the costly one). */
+typedef struct pacer {
+    int most;      /* the caller's thread count */
+    int stage;     /* 0: steady, 1: timing all threads, 2: timing one */
+    int next;      /* the step at which the stage changes */
+    int every;     /* steps from a decision to the next probe */
+    double since;  /* when the current timing started */
+    double t_most; /* the time of PACE_STEPS steps on all threads */
+} pacer;
+
+static void pace(pacer *pc, int it)
+{
+    if (pc->most < 2 || it != pc->next)
+        return;
+    double now = et_now_s();
+    if (pc->stage == 0) {
+        omp_set_num_threads(pc->most);
+        pc->stage = 1, pc->since = now, pc->next = it + PACE_STEPS;
+    } else if (pc->stage == 1) {
+        pc->t_most = now - pc->since;
+        omp_set_num_threads(1);
+        pc->stage = 2, pc->since = now, pc->next = it + PACE_STEPS;
+    } else {
+        bool one = now - pc->since < pc->t_most;
+        omp_set_num_threads(one ? 1 : pc->most);
+        pc->every = one ? 2 * pc->every : PACE_EVERY;
+        pc->stage = 0, pc->next = it + pc->every;
+    }
+}
+
 static int sign(double v)
 {
     return (v > 0) - (v < 0);
@@ -538,44 +426,63 @@ et_status et_tsne(const float *x, size_t n, size_t d, const et_tsne_options *opt
     /* max(200, n / 12): n / early exaggeration keeps the early phase stable and fast
      * for large n (Belkina et al. 2019), with bhtsne's gradient (no factor 4). */
     double eta = o.learning_rate > 0 ? o.learning_rate : fmax(200.0, (double)n / 12.0);
-    double theta2 = o.theta * o.theta;
-
+    bool exact = o.theta == 0 || n < EXACT_MAX_N;
     sparse P = {0};
-    qtree t = {0};
-    neighbor *nb = malloc(n * k * sizeof *nb);
+    graph Q = {0};
+    et_repulsion *rp = NULL;
+    et_neighbor *nb = malloc(n * k * sizeof *nb);
     double *y = malloc(2 * n * sizeof *y), *upd = calloc(2 * n, sizeof *upd);
-    double *gains = malloc(2 * n * sizeof *gains), *grad = malloc(2 * n * sizeof *grad);
-    double *zpart = malloc(n * sizeof *zpart), *rep = malloc(2 * n * sizeof *rep);
-    t.cap = 4 * n + 16;
-    t.nodes = malloc(t.cap * sizeof *t.nodes);
-    t.next = malloc(n * sizeof *t.next);
-    t.leaf_of = malloc(n * sizeof *t.leaf_of);
-    t.order = malloc(n * sizeof *t.order);
+    double *gains = malloc(2 * n * sizeof *gains), *rep = malloc(2 * n * sizeof *rep);
+    double *zpart = malloc(n * sizeof *zpart);
+    float *yf = malloc(2 * n * sizeof *yf); /* y in float, for the attraction */
+    int32_t *perm = malloc(n * sizeof *perm), *inv = malloc(n * sizeof *inv);
     et_progress pg = {0};
-    if (!nb || !y || !upd || !gains || !grad || !zpart || !rep || !t.nodes || !t.next ||
-        !t.leaf_of || !t.order) {
+    int threads = omp_get_max_threads(); /* the caller's, restored at the end */
+    pacer pc = {.most = threads, .next = PACE_STEPS, .every = PACE_EVERY};
+    if (!exact && et_repulsion_create(n, o.theta, &rp) < 0)
+        rp = NULL;
+    if (!nb || !y || !upd || !gains || !rep || !zpart || !yf || !perm || !inv || (!exact && !rp)) {
         rc = et_error_set(err, ET_ENOMEM, "t-SNE: out of memory for %zu samples", n);
         goto done;
     }
-    rc = knn(x, n, d, k, nb, err);
+    double t0 = et_now_s();
+    rc = et_tsne_knn(x, n, d, k, nb, err);
     if (rc < 0)
         goto done;
-    rc = affinities(x, n, d, k, o.perplexity, nb, &P, err);
+    double t1 = et_now_s();
+    rc = affinities(n, k, o.perplexity, nb, &P, err);
     free(nb);
     nb = NULL;
+    if (rc == ET_OK && renumber(&P, n, perm, inv, &Q) < 0)
+        rc = et_error_set(err, ET_ENOMEM, "t-SNE: out of memory for the affinities");
     if (rc < 0)
         goto done;
+    free(P.rp), free(P.col), free(P.val);
+    P = (sparse){0};
+    double t2 = et_now_s();
+    et_log_debug("t-SNE: %zu neighbours of %zu samples in %.2f s, affinities in %.2f s", k, n,
+                 t1 - t0, t2 - t1);
 
+    /* The random start in the original numbering, so that it does not depend on
+     * the renumbering. */
     uint64_t s = o.seed;
-    for (size_t i = 0; i < 2 * n; i++) {
-        y[i] = 1e-4 * et_rng_gauss(&s);
-        gains[i] = 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t r = (size_t)inv[i];
+        y[2 * r] = 1e-4 * et_rng_gauss(&s);
+        y[2 * r + 1] = 1e-4 * et_rng_gauss(&s);
     }
-    /* For small maps a step takes microseconds and three thread synchronisations per
-     * step would cost more than they save (much more on an oversubscribed machine). */
+    for (size_t i = 0; i < 2 * n; i++) {
+        gains[i] = 1;
+        yf[i] = (float)y[i];
+    }
+    /* For small maps a step takes microseconds and thread synchronisations
+     * would cost more than they save (much more on an oversubscribed machine). */
     bool parallel = n >= PARALLEL_MIN;
+    if (!parallel)
+        pc.most = 1; /* no probing */
     et_progress_begin(&pg, "t-SNE", (uint64_t)o.iterations);
     for (int it = 0; it < o.iterations; it++) {
+        pace(&pc, it);
         if (et_interrupted()) {
             rc = et_error_set(err, ET_EINTR, "t-SNE interrupted");
             goto done;
@@ -583,66 +490,66 @@ et_status et_tsne(const float *x, size_t n, size_t d, const et_tsne_options *opt
         bool early = it < EXAGGERATION_ITERS;
         double exaggeration = early ? EXAGGERATION : 1.0;
         double momentum = early ? MOMENTUM_EARLY : MOMENTUM_LATE;
-        if (qtree_build(&t, y, n) < 0) {
-            rc = et_error_set(err, ET_ENOMEM, "t-SNE: out of memory for the quadtree");
-            goto done;
+        double z;
+        if (exact) {
+            z = et_repulsion_exact(y, n, rep, zpart);
+        } else {
+            z = et_repulsion_compute(rp, y, rep, &rc);
+            if (rc < 0) {
+                rc = et_error_set(err, ET_ENOMEM, "t-SNE: out of memory for the repulsion grid");
+                goto done;
+            }
         }
-        /* Repulsion in tree order (see qtree_build), attraction in index order, which
-         * walks P's rows in memory order. */
-#pragma omp parallel for schedule(dynamic, 64) if (parallel)
-        for (ptrdiff_t r = 0; r < (ptrdiff_t)n; r++) {
-            size_t i = (size_t)t.order[r];
-            zpart[i] = repulsion(&t, y, i, theta2, rep + 2 * i);
-        }
+        double inv_z = 1 / z;
+        /* Attraction and update in one pass: the attraction reads yf, which
+         * this pass leaves alone. */
 #pragma omp parallel for schedule(dynamic, 256) if (parallel)
         for (ptrdiff_t ii = 0; ii < (ptrdiff_t)n; ii++) {
             size_t i = (size_t)ii;
-            double ax = 0, ay = 0, px = y[2 * i], py = y[2 * i + 1];
-            for (size_t e = P.rp[i]; e < P.rp[i + 1]; e++) {
-                size_t j = (size_t)P.col[e];
-                double dx = px - y[2 * j], dy = py - y[2 * j + 1];
-                double w = P.val[e] / (1 + dx * dx + dy * dy);
-                ax += w * dx, ay += w * dy;
+            double a[2];
+            attraction(&Q, yf, i, a);
+            for (size_t c = 0; c < 2; c++) {
+                size_t at = 2 * i + c;
+                double g = exaggeration * a[c] - rep[at] * inv_z;
+                /* Gains grow while the step keeps going downhill (delta-bar-delta). */
+                gains[at] = sign(g) != sign(upd[at]) ? gains[at] + 0.2 : gains[at] * 0.8;
+                if (gains[at] < MIN_GAIN)
+                    gains[at] = MIN_GAIN;
+                upd[at] = momentum * upd[at] - eta * gains[at] * g;
+                y[at] += upd[at];
             }
-            grad[2 * i] = exaggeration * ax;
-            grad[2 * i + 1] = exaggeration * ay;
         }
-        double z = 0; /* serially, in index order: the same sum for any thread count */
-        for (size_t i = 0; i < n; i++)
-            z += zpart[i];
-        double inv_z = 1 / z;
-#pragma omp parallel for schedule(static) if (parallel)
-        for (ptrdiff_t c = 0; c < (ptrdiff_t)(2 * n); c++) {
-            double g = grad[c] - rep[c] * inv_z;
-            /* Gains grow while the step keeps going downhill (delta-bar-delta). */
-            gains[c] = sign(g) != sign(upd[c]) ? gains[c] + 0.2 : gains[c] * 0.8;
-            if (gains[c] < MIN_GAIN)
-                gains[c] = MIN_GAIN;
-            upd[c] = momentum * upd[c] - eta * gains[c] * g;
-            y[c] += upd[c];
-        }
-        double mx = 0, my = 0;
+        double mx = 0, my = 0; /* serially, in order: the same for any thread count */
         for (size_t i = 0; i < n; i++)
             mx += y[2 * i], my += y[2 * i + 1];
         mx /= (double)n, my /= (double)n;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             y[2 * i] -= mx, y[2 * i + 1] -= my;
+            yf[2 * i] = (float)y[2 * i], yf[2 * i + 1] = (float)y[2 * i + 1];
+        }
         et_progress_update(&pg, (uint64_t)it + 1);
+        if (it + 1 == EXAGGERATION_ITERS && it + 1 < o.iterations)
+            et_log_debug("t-SNE: early exaggeration in %.2f s", et_now_s() - t2);
     }
-    for (size_t i = 0; i < 2 * n; i++) {
-        if (!isfinite(y[i])) {
+    et_log_debug("t-SNE: %d iterations in %.2f s", o.iterations, et_now_s() - t2);
+    for (size_t i = 0; i < n; i++) {
+        size_t r = (size_t)inv[i];
+        if (!isfinite(y[2 * r]) || !isfinite(y[2 * r + 1])) {
             rc = et_error_set(err, ET_EINVAL,
                               "t-SNE diverged (sample %zu has no finite position); use a "
                               "smaller learning rate",
-                              i / 2);
+                              i);
             goto done;
         }
-        out[i] = (float)y[i];
+        out[2 * i] = (float)y[2 * r], out[2 * i + 1] = (float)y[2 * r + 1];
     }
 done:
+    omp_set_num_threads(threads);
     et_progress_end(&pg);
-    free(nb), free(y), free(upd), free(gains), free(grad), free(zpart), free(rep);
-    free(t.nodes), free(t.next), free(t.leaf_of), free(t.order);
+    free(nb), free(y), free(upd), free(gains), free(rep), free(zpart), free(yf);
+    free(perm), free(inv);
+    et_repulsion_destroy(rp);
     free(P.rp), free(P.col), free(P.val);
+    free(Q.rp), free(Q.col), free(Q.val);
     return rc;
 }

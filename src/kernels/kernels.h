@@ -330,9 +330,12 @@ void et_softmax_xent_backward_ref(const et_softmax_xent_params *p, int batch, in
  * _ref functions above, with these differences.
  *
  * - Speed: conv2d and dense run on OpenBLAS's cblas_sgemm (conv2d through
- *   im2col, or directly when 1x1 stride 1); the others are OpenMP-parallel
- *   loops over contiguous channels that the compiler vectorises. They use the
- *   OpenMP threads of the calling thread (omp_set_num_threads, OMP_NUM_THREADS).
+ *   im2col, or directly when 1x1 stride 1), except a conv2d on at most 4 input
+ *   channels or with at most 8,192 weights, which runs hand-blocked direct
+ *   loops (built for AVX2 + FMA too, used where the CPU has them); the others
+ *   are OpenMP-parallel loops over contiguous channels that the compiler
+ *   vectorises. They use the OpenMP threads of the calling thread
+ *   (omp_set_num_threads, OMP_NUM_THREADS).
  * - Rounding: most sums are accumulated in float and in another order (GEMM
  *   blocks its sums; batch norm's sums stay in double), so results agree with
  *   ref/ to about 1e-5 relative to the size of the values summed, not bit for
@@ -342,18 +345,27 @@ void et_softmax_xent_backward_ref(const et_softmax_xent_params *p, int batch, in
  *   whatever the number of OpenMP threads. Work is cut into pieces fixed by the
  *   shapes alone and partial sums are added in a fixed order. The GEMM kernels
  *   set OpenBLAS to one thread (openblas_set_num_threads(1), process-wide, on
- *   every call) and parallelise over their own fixed pieces instead.
+ *   every call) and parallelise over their own fixed pieces instead. Across
+ *   machines the bits may differ: OpenBLAS picks its kernels by CPU, and so
+ *   do the direct loops (fused multiply-adds with AVX2 + FMA).
  * - Scratch: conv2d and depthwise need scratch memory; ask
  *   *_scratch_size_fast (it differs from ref's 0) and pass at least that many
  *   bytes, aligned as malloc aligns, used by one call at a time and by both
  *   passes. It grows with the batch only up to 16 images (the batch is cut
  *   into at most 16 groups of consecutive images, one slice of scratch each):
- *       conv2d     groups * (P*K + out->c*K + out->c) floats, where P is
- *                  out->h*out->w, K is k_h*k_w*in->c, and P*K drops out for
- *                  a 1x1 stride-1 conv
+ *       conv2d     out->c*K + groups * (C + out->c*K + out->c) floats, where
+ *                  P is out->h*out->w, K is k_h*k_w*in->c and C is the
+ *                  larger of what x needs, P*K (im2col) or for the direct
+ *                  loops Hp*Wp*in->c (the padded image, Hp = (out->h-1)*
+ *                  stride_h + k_h, likewise Wp), and what dx needs: for
+ *                  stride 1, (in->h+k_h-1)*(in->w+k_w-1)*out->c (padded dy)
+ *                  when the conv has at most 8,192 weights and at least 8
+ *                  input channels, else in->h*in->w*k_h*k_w*out->c (im2col
+ *                  of dy); for other strides P*K; out->c*K and C drop out
+ *                  for a 1x1 stride-1 conv
  *       depthwise  groups * (k_h*k_w*out->c + out->c) floats
  *   with groups = min(in->n, 16), and for conv2d also at most
- *   max(1, 2^24 / (P*K)), so that the im2col buffers stay within 64 MiB
+ *   max(1, 2^24 / C), so that the im2col buffers stay within 64 MiB
  *   unless one image alone needs more. The forward passes use only part of
  *   it (depthwise forward none, so NULL is fine there).
  */
@@ -363,6 +375,54 @@ void et_conv2d_forward_fast(const et_window *win, const et_dims *in, const float
 void et_conv2d_backward_fast(const et_window *win, const et_dims *in, const float *x,
                              const float *w, const et_dims *out, const float *dy, float *dx,
                              float *dw, float *dbias, void *scratch);
+
+/* Conv2d then ReLU in one pass, for a conv whose output only feeds a ReLU:
+ * y = max(conv2d(x), 0), the bits of et_conv2d_forward_fast followed by
+ * et_relu_forward_fast, without a second pass over y. Same arguments and
+ * scratch as et_conv2d_forward_fast; the backward pass is
+ * et_relu_backward_fast then et_conv2d_backward_fast. */
+void et_conv2d_relu_forward_fast(const et_window *win, const et_dims *in, const float *x,
+                                 const float *w, const float *bias, const et_dims *out, float *y,
+                                 void *scratch);
+
+/* Conv2d, ReLU and a max pool of the result in one pass, for a conv whose
+ * output only feeds a ReLU whose output only feeds the pool: y as
+ * et_conv2d_relu_forward_fast writes it and pool_y = the pool of y over
+ * pool_win, shape pool_out, computed a few images at a time while they are in
+ * cache; the bits of et_conv2d_relu_forward_fast then
+ * et_maxpool_forward_fast. pool_arg: NULL, or (for windows of at most 254
+ * pixels) one byte per element of pool_y, written for the backward pass
+ * below: which pixel of its window held the maximum, or 255 when that
+ * maximum is not > 0. Scratch as for et_conv2d_forward_fast. */
+void et_conv2d_relu_maxpool_forward_fast(const et_window *win, const et_dims *in, const float *x,
+                                         const float *w, const float *bias, const et_dims *out,
+                                         float *y, const et_window *pool_win,
+                                         const et_dims *pool_out, float *pool_y, uint8_t *pool_arg,
+                                         void *scratch);
+
+/* The backward passes of a max pool, the ReLU before it and the conv2d before
+ * that, in one, for a conv whose output only feeds the ReLU and a ReLU whose
+ * output only feeds the pool: the gradient of the conv's output is formed a
+ * few images at a time in scratch, from pool_dy, and used at once, rather
+ * than written to memory and read back. The bits of
+ * et_maxpool_relu_backward_fast then et_conv2d_backward_fast.
+ *   y:                  the ReLU's output (the pool's input), shape out;
+ *                       not read (may be NULL) when pool_arg is given
+ *   pool_arg:           NULL, or the argmax bytes of the forward pass above
+ *                       for these very y, which spare reading y
+ *   pool_win, pool_out: the pool's window and output shape (pool_out->c ==
+ *                       out->c, pool_out->n == in->n)
+ *   pool_dy:            the gradient of the pool's output, shape pool_out
+ * The other arguments are et_conv2d_backward_fast's; scratch: at least
+ * et_conv2d_relu_maxpool_scratch_size_fast() bytes, which is
+ * et_conv2d_scratch_size_fast() plus up to one batch of the conv's output. */
+size_t et_conv2d_relu_maxpool_scratch_size_fast(const et_window *win, const et_dims *in,
+                                                const et_dims *out);
+void et_conv2d_relu_maxpool_backward_fast(const et_window *win, const et_dims *in, const float *x,
+                                          const float *w, const et_dims *out, const float *y,
+                                          const uint8_t *pool_arg, const et_window *pool_win,
+                                          const et_dims *pool_out, const float *pool_dy, float *dx,
+                                          float *dw, float *dbias, void *scratch);
 
 size_t et_depthwise_conv2d_scratch_size_fast(const et_window *win, const et_dims *in,
                                              const et_dims *out);
@@ -402,6 +462,12 @@ void et_maxpool_forward_fast(const et_window *win, const et_dims *in, const floa
                              const et_dims *out, float *y);
 void et_maxpool_backward_fast(const et_window *win, const et_dims *in, const float *x,
                               const et_dims *out, const float *dy, float *dx);
+/* Max pooling's backward pass, then the backward pass of the ReLU whose output
+ * x is (the pool's only input): dx = relu_backward(x, maxpool_backward(x, dy)),
+ * the bits of et_maxpool_backward_fast then et_relu_backward_fast, in one pass
+ * over dx when the windows do not overlap. */
+void et_maxpool_relu_backward_fast(const et_window *win, const et_dims *in, const float *x,
+                                   const et_dims *out, const float *dy, float *dx);
 void et_avgpool_forward_fast(const et_window *win, const et_dims *in, const float *x,
                              const et_dims *out, float *y);
 void et_avgpool_backward_fast(const et_window *win, const et_dims *in, const et_dims *out,

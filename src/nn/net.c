@@ -150,9 +150,44 @@ static void plan_activations(et_net *n)
     }
 }
 
+/* Which conv2d -> ReLU -> max pool chains run through the fused kernels
+ * (net_internal.h: fwd_relu, fwd_pool, bwd_relu, bwd_conv, bwd_by). */
+static void plan_fusions(et_net *n)
+{
+    const et_net_ops *k = n->ops;
+    for (int i = 0; i < n->n_nodes; i++)
+        n->nodes[i].bwd_by = -1;
+    for (int i = 1; i < n->n_nodes; i++) {
+        et_net_node *r = &n->nodes[i];
+        if (r->node->info.kind == ET_NODE_CONV2D && r->shares_with_relu && k->conv2d_relu_fwd) {
+            const et_net_node *relu = &n->nodes[r->last_consumer];
+            r->fwd_relu = relu->node->info.kind == ET_NODE_RELU;
+            r->fwd_pool = r->fwd_relu && relu->n_consumers == 1 && k->conv2d_relu_maxpool_fwd &&
+                          n->nodes[relu->last_consumer].node->info.kind == ET_NODE_MAXPOOL;
+        }
+        if (r->node->info.kind != ET_NODE_MAXPOOL || !k->maxpool_relu_bwd)
+            continue;
+        int ri = r->node->info.inputs[0];
+        et_net_node *relu = &n->nodes[ri];
+        if (ri == 0 || relu->node->info.kind != ET_NODE_RELU || relu->n_consumers != 1)
+            continue;
+        r->bwd_relu = true;
+        relu->bwd_by = i;
+        int ci = relu->node->info.inputs[0];
+        et_net_node *conv = &n->nodes[ci];
+        if (ci > 0 && conv->node->info.kind == ET_NODE_CONV2D && conv->n_consumers == 1 &&
+            input_of(n, ci, 0)->n_consumers == 1 && k->conv2d_relu_maxpool_bwd) {
+            r->bwd_conv = true;
+            conv->bwd_by = i;
+        }
+    }
+}
+
 /* Gradients of activations, placed by lifetime. Backward step s runs node
  * n_nodes - 1 - s; node i's gradient is written first by its last consumer
- * and read last by its own backward pass. */
+ * and read last by its own backward pass. Nodes whose backward pass a fused
+ * kernel runs (bwd_by) need none, and they write their inputs' gradients at
+ * that kernel's step. */
 static void plan_gradients(et_net *n)
 {
     int count = n->n_nodes;
@@ -163,10 +198,13 @@ static void plan_gradients(et_net *n)
     if (size && offset && first && last) {
         for (int i = 0; i < count; i++) {
             const et_net_node *r = &n->nodes[i];
-            if (r->last_consumer < 0)
+            if (r->last_consumer < 0 || r->bwd_by >= 0)
                 continue;
+            int writer = r->last_consumer;
+            if (n->nodes[writer].bwd_by >= 0)
+                writer = n->nodes[writer].bwd_by;
             size[i] = round_up((size_t)n->max_batch * r->count);
-            first[i] = count - 1 - r->last_consumer;
+            first[i] = count - 1 - writer;
             last[i] = count - 1 - i;
             if (r->n_consumers > 1 && size[i] > acc)
                 acc = size[i];
@@ -187,7 +225,19 @@ static void plan_gradients(et_net *n)
     free(last);
 }
 
-/* Dropout masks, batch-norm statistics, kernel scratch, trainable ranges. */
+/* Whether node i is a max pool fused both ways with the conv2d and ReLU
+ * before it, with windows small enough for its argmax to fit a byte. */
+static bool wants_arg(const et_net *n, int i)
+{
+    const et_net_node *r = &n->nodes[i];
+    if (!r->bwd_conv)
+        return false;
+    int conv = n->nodes[r->node->info.inputs[0]].node->info.inputs[0];
+    return n->nodes[conv].fwd_pool && r->node->win.k_h * r->node->win.k_w < 255;
+}
+
+/* Dropout masks, max pools' argmax, batch-norm statistics, kernel scratch,
+ * trainable ranges. */
 static void plan_extras(et_net *n)
 {
     size_t mask_bytes = 0, bn_floats = 0, scratch = 0;
@@ -197,10 +247,12 @@ static void plan_extras(et_net *n)
         et_dims in = nd->in_dims, out = nd->out_dims;
         in.n = out.n = n->max_batch;
         size_t s = 0;
-        if (nd->info.kind == ET_NODE_DROPOUT)
+        if (nd->info.kind == ET_NODE_DROPOUT || wants_arg(n, i))
             mask_bytes += round_up((size_t)n->max_batch * n->nodes[i].count);
         else if (nd->info.kind == ET_NODE_BATCHNORM)
             bn_floats += 2 * round_up((size_t)nd->out_dims.c);
+        else if (nd->info.kind == ET_NODE_CONV2D && n->nodes[i].bwd_by >= 0)
+            s = n->ops->conv2d_relu_maxpool_scratch(&nd->win, &in, &out);
         else if (nd->info.kind == ET_NODE_CONV2D)
             s = n->ops->conv2d_scratch(&nd->win, &in, &out);
         else if (nd->info.kind == ET_NODE_DEPTHWISE_CONV2D)
@@ -222,6 +274,9 @@ static void plan_extras(et_net *n)
         const et_layer_info *l = &r->node->info;
         if (l->kind == ET_NODE_DROPOUT) {
             r->mask = n->masks + mask_at;
+            mask_at += round_up((size_t)n->max_batch * r->count);
+        } else if (wants_arg(n, i)) {
+            r->arg = n->masks + mask_at;
             mask_at += round_up((size_t)n->max_batch * r->count);
         } else if (l->kind == ET_NODE_BATCHNORM) {
             size_t c = round_up((size_t)r->node->out_dims.c);
@@ -278,6 +333,7 @@ et_status et_net_create_with(const et_model *m, int max_batch, et_kernel_set ker
             }
         }
         plan_activations(n);
+        plan_fusions(n);
         if (!n->oom)
             plan_gradients(n);
         if (!n->oom)
@@ -409,6 +465,20 @@ static void draw_mask(uint8_t *mask, size_t total, double rate, uint64_t step_se
         mask[e] = et_net_uniform(key, e) >= rate;
 }
 
+/* Whether node i's forward pass runs in the conv2d before it, ReLU or max
+ * pool (net_internal.h). */
+static bool forward_absorbed(et_net *n, int i)
+{
+    et_node_kind kind = n->nodes[i].node->info.kind;
+    if (n->fq || (kind != ET_NODE_RELU && kind != ET_NODE_MAXPOOL))
+        return false;
+    const et_net_node *in = input_of(n, i, 0);
+    if (kind == ET_NODE_RELU)
+        return in->fwd_relu;
+    int relu = n->nodes[i].node->info.inputs[0];
+    return relu > 0 && in->node->info.kind == ET_NODE_RELU && input_of(n, relu, 0)->fwd_pool;
+}
+
 static void forward_node(et_net *n, int i, const float *x, int b, bool training, uint64_t seed)
 {
     et_net_node *r = &n->nodes[i];
@@ -420,8 +490,17 @@ static void forward_node(et_net *n, int i, const float *x, int b, bool training,
     switch (nd->info.kind) {
     case ET_NODE_INPUT: memcpy(r->y, x, total * sizeof *x); break;
     case ET_NODE_CONV2D:
-        k->conv2d_fwd(&nd->win, &id, in, param(n, nd->weight), param(n, nd->bias), &od, r->y,
-                      n->scratch);
+        if (r->fwd_pool && !n->fq) {
+            et_net_node *pool = &n->nodes[n->nodes[r->last_consumer].last_consumer];
+            et_dims pd = batch_dims(pool->node->out_dims, b);
+            pool->arg_valid = training && pool->arg;
+            k->conv2d_relu_maxpool_fwd(&nd->win, &id, in, param(n, nd->weight), param(n, nd->bias),
+                                       &od, r->y, &pool->node->win, &pd, pool->y,
+                                       pool->arg_valid ? pool->arg : NULL, n->scratch);
+        } else {
+            (r->fwd_relu && !n->fq ? k->conv2d_relu_fwd : k->conv2d_fwd)(
+                &nd->win, &id, in, param(n, nd->weight), param(n, nd->bias), &od, r->y, n->scratch);
+        }
         break;
     case ET_NODE_DEPTHWISE_CONV2D:
         k->dw_fwd(&nd->win, &id, in, param(n, nd->weight), param(n, nd->bias), &od, r->y,
@@ -472,7 +551,11 @@ et_status et_net_forward(et_net *n, const float *x, int batch, bool training, ui
                             n->max_batch);
     if (n->fq)
         et_net_fq_weights(n);
+    for (int i = 0; i < n->n_nodes; i++)
+        n->nodes[i].arg_valid = false;
     for (int i = 0; i < n->n_nodes; i++) {
+        if (forward_absorbed(n, i))
+            continue;
         forward_node(n, i, x, batch, training, step_seed);
         if (n->fq && n->fq_scale[i] > 0)
             et_net_fq_output(n, i, n->nodes[i].y, (size_t)batch * n->nodes[i].count);
@@ -562,6 +645,26 @@ static float *grad_param(et_net *n, size_t offset)
     return offset == ET_NN_NO_PARAM ? NULL : n->grads + offset;
 }
 
+/* Max pool i's backward pass with those of the ReLU and the conv2d before it
+ * (bwd_conv): the conv's gradients from the pool's, through the fused kernel. */
+static void backward_conv_relu_pool(et_net *n, int i)
+{
+    const et_nn_node *pool = n->nodes[i].node;
+    int relu = pool->info.inputs[0], c = n->nodes[relu].node->info.inputs[0];
+    const et_nn_node *conv = n->nodes[c].node;
+    int b = n->batch;
+    et_dims id = batch_dims(conv->in_dims, b), od = batch_dims(conv->out_dims, b);
+    et_dims pd = batch_dims(pool->out_dims, b);
+    float *dx = grad_out(n, c, 0);
+    const et_net_node *r = &n->nodes[i];
+    n->ops->conv2d_relu_maxpool_bwd(&conv->win, &id, input_of(n, c, 0)->y, param(n, conv->weight),
+                                    &od, n->nodes[relu].y, r->arg_valid ? r->arg : NULL, &pool->win,
+                                    &pd, r->dy, dx, grad_param(n, conv->weight),
+                                    grad_param(n, conv->bias), n->scratch);
+    if (dx)
+        grad_done(n, c, 0);
+}
+
 static void backward_node(et_net *n, int i)
 {
     et_net_node *r = &n->nodes[i];
@@ -591,7 +694,23 @@ static void backward_node(et_net *n, int i)
         break;
     case ET_NODE_RELU: k->relu_bwd(total, r->y, dy, dx); break;
     case ET_NODE_RELU6: k->relu6_bwd(total, r->y, dy, dx); break;
-    case ET_NODE_MAXPOOL: k->maxpool_bwd(&nd->win, &id, x, &od, dy, dx); break;
+    case ET_NODE_MAXPOOL:
+        if (r->bwd_conv) {
+            backward_conv_relu_pool(n, i);
+            return;
+        }
+        if (r->bwd_relu) {
+            /* Straight to the gradient of the ReLU's input, as the ReLU's own
+             * backward pass would write it. */
+            int relu = nd->info.inputs[0];
+            float *dr = grad_out(n, relu, 0);
+            k->maxpool_relu_bwd(&nd->win, &id, x, &od, dy, dr);
+            if (dr)
+                grad_done(n, relu, 0);
+            return;
+        }
+        k->maxpool_bwd(&nd->win, &id, x, &od, dy, dx);
+        break;
     case ET_NODE_AVGPOOL: k->avgpool_bwd(&nd->win, &id, &od, dy, dx); break;
     case ET_NODE_GLOBAL_AVGPOOL: k->gap_bwd(&id, dy, dx); break;
     case ET_NODE_DROPOUT:
@@ -632,7 +751,7 @@ et_status et_net_backward(et_net *n, const int32_t *labels, double label_smoothi
         grad_done(n, last, 0);
     }
     for (int i = last - 1; i > 0; i--)
-        if (n->nodes[i].runs_back)
+        if (n->nodes[i].runs_back && n->nodes[i].bwd_by < 0)
             backward_node(n, i);
     n->input_grad_valid = n->input_grad;
     if (loss)

@@ -51,6 +51,20 @@ typedef struct et_net_ops {
     void (*add_fwd)(size_t, const float *, const float *, float *);
     void (*dropout_fwd)(size_t, const float *, const uint8_t *, float, float *);
     void (*dropout_bwd)(size_t, const float *, const uint8_t *, float, float *);
+    /* Fused kernels (fast set only; NULL in the reference set): conv2d +
+     * ReLU (+ max pool) forward, max pool + ReLU (+ conv2d) backward. */
+    void (*conv2d_relu_fwd)(const et_window *, const et_dims *, const float *, const float *,
+                            const float *, const et_dims *, float *, void *);
+    void (*conv2d_relu_maxpool_fwd)(const et_window *, const et_dims *, const float *,
+                                    const float *, const float *, const et_dims *, float *,
+                                    const et_window *, const et_dims *, float *, uint8_t *, void *);
+    void (*maxpool_relu_bwd)(const et_window *, const et_dims *, const float *, const et_dims *,
+                             const float *, float *);
+    size_t (*conv2d_relu_maxpool_scratch)(const et_window *, const et_dims *, const et_dims *);
+    void (*conv2d_relu_maxpool_bwd)(const et_window *, const et_dims *, const float *,
+                                    const float *, const et_dims *, const float *, const uint8_t *,
+                                    const et_window *, const et_dims *, const float *, float *,
+                                    float *, float *, void *);
 } et_net_ops;
 
 /* The table for k (ET_KERNELS_REF or ET_KERNELS_FAST). */
@@ -66,6 +80,25 @@ typedef struct et_net_node {
     int n_consumers;
     /* y belongs to the node's only consumer too, a ReLU(6) that runs in place. */
     bool shares_with_relu;
+    /* Fusions, when the kernel set has the fused kernels (net.c,
+     * plan_fusions). Forward: a conv2d whose y is shared with its ReLU
+     * applies the ReLU itself (fwd_relu) and, when that ReLU only feeds a max
+     * pool, the pool too (fwd_pool); the absorbed nodes' forward passes then
+     * do nothing. Not under fake quantization, which rounds every node's
+     * output in between. Backward: a max pool whose input is a ReLU that
+     * feeds nothing else runs the ReLU's backward pass (bwd_relu), and the
+     * conv2d's before it too (bwd_conv) when the ReLU is the conv's only
+     * consumer and the conv's input has no other; the absorbed nodes'
+     * backward passes then do nothing (bwd_by: the pool that runs them). */
+    bool fwd_relu, fwd_pool; /* conv2d */
+    bool bwd_relu, bwd_conv; /* max pool */
+    int bwd_by;              /* -1, or the node whose backward pass runs this one's */
+    /* Max pool of a chain fused both ways: the argmax of the last forward
+     * pass, [max_batch][count], which the backward pass routes by instead
+     * of reading the ReLU's output again; arg_valid when that pass was a
+     * fused training one. */
+    uint8_t *arg;
+    bool arg_valid;
     /* Flags for the backward pass, from et_net_plan_backward. */
     bool needs_grad; /* some trainable parameter (or the wanted input) lies upstream */
     bool runs_back;  /* its backward pass runs: it reaches the loss and needs_grad */
@@ -98,7 +131,7 @@ struct et_net {
     float *acc_tmp;    /* a backward pass's dx before it is added to a shared gradient */
     float *loss_probs; /* [max_batch][classes] for et_net_loss */
     void *scratch;     /* the conv / depthwise kernels' scratch */
-    uint8_t *masks;
+    uint8_t *masks;    /* dropout masks and max pools' argmax bytes */
     float *bn_saved;
     size_t bytes; /* allocated so far */
     bool oom;     /* an allocation failed while planning */
@@ -108,8 +141,8 @@ struct et_net {
      * outputs of nodes with fq_scale > 0 are fake-quantized to int8. */
     bool fq;
     float *qparams;
-    float *fq_scale;    /* [n_nodes], 0 = not quantized */
-    int32_t *fq_zero;   /* [n_nodes] */
+    float *fq_scale;  /* [n_nodes], 0 = not quantized */
+    int32_t *fq_zero; /* [n_nodes] */
 
     int batch;             /* of the last forward pass; 0 before the first */
     bool last_training;    /* the last forward pass was a training one */

@@ -85,4 +85,61 @@ void et_fast_sum_parts(size_t nparts, size_t count, size_t stride, const float *
  * [0, c). Vectorised over j. */
 void et_fast_colsum(size_t r0, size_t r1, int c, const float *a, float *part);
 
+/* conv2d's direct loops over one image (conv2d_direct.c), for inputs of few
+ * channels and at most ET_FAST_DIRECT_MAX_TAPS taps (K = k_h * k_w * ic).
+ * The image is zero-padded so that every window lies inside it: xp is
+ * [hp][wp][ic], output pixel (oy, ox) reads rows oy * stride_h + ky and
+ * columns ox * stride_w + kx of it. */
+#define ET_FAST_DIRECT_MAX_TAPS 1024
+typedef struct et_fast_direct {
+    int k_h, k_w, stride_h, stride_w;
+    int ic, wp;       /* input channels; columns of the padded image */
+    int out_h, out_w; /* output pixels */
+    int oc;           /* output channels */
+} et_fast_direct;
+
+/* y[p][oc] of one image, [out_h * out_w][oc]: bias (NULL: none) plus the sum
+ * over the taps in [ky][kx][ic] order, then max(., 0) when relu. wt: the
+ * weights transposed to [K][oc]. */
+void et_fast_direct_forward(const et_fast_direct *d, const float *xp, const float *wt,
+                            const float *bias, int relu, float *y);
+
+/* dwp[oc][K] = the sum over the image's output pixels, in order, of
+ * xp[tap] * dy[p][oc]; added onto dwp's values when add. */
+void et_fast_direct_weight_grad(const et_fast_direct *d, const float *xp, const float *dy, int add,
+                                float *dwp);
+
+/* et_maxpool_forward_fast and et_maxpool_relu_backward_fast on the calling
+ * thread alone, with the same bits: for a kernel that runs them inside its
+ * own parallel region, on its own share of the batch (in->n, out->n: that
+ * share). */
+void et_fast_maxpool_forward_serial(const et_window *win, const et_dims *in, const float *x,
+                                    const et_dims *out, float *y);
+void et_fast_maxpool_relu_backward_serial(const et_window *win, const et_dims *in, const float *x,
+                                          const et_dims *out, const float *dy, float *dx);
+
+/* Max pooling of a ReLU's output with the argmax kept (maxpool_relu_arg.c),
+ * for the fused conv2d -> ReLU -> max pool kernels, on the calling thread.
+ * arg: one byte per pooled element, the first maximum's position in its
+ * window (clipped to the input, row-major), or ET_FAST_ARG_NONE when that
+ * maximum is not > 0. Only for windows of fewer than ET_FAST_ARG_NONE pixels
+ * (et_fast_arg_fits). Forward: y as et_maxpool_forward_fast writes it, and
+ * arg. Backward: dx as et_maxpool_relu_backward_fast writes it, from arg
+ * instead of the pool's input. */
+#define ET_FAST_ARG_NONE 255
+int et_fast_arg_fits(const et_window *win);
+void et_fast_maxpool_relu_arg_forward_serial(const et_window *win, const et_dims *in,
+                                             const float *x, const et_dims *out, float *y,
+                                             uint8_t *arg);
+void et_fast_maxpool_relu_arg_backward_serial(const et_window *win, const et_dims *in,
+                                              const et_dims *out, const uint8_t *arg,
+                                              const float *dy, float *dx);
+
+/* Whether the kernels use their AVX2 + FMA builds: on x86-64 CPUs that have
+ * both, unless et_fast_set_avx2(0) turned them off. They agree with the
+ * portable builds to rounding (fused multiply-adds round once per term);
+ * tests turn them off to check the portable builds too. Process-wide. */
+int et_fast_avx2(void);
+void et_fast_set_avx2(int allowed);
+
 #endif

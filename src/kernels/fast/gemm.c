@@ -70,16 +70,25 @@ void et_fast_sum_parts(size_t nparts, size_t count, size_t stride, const float *
 
 void et_fast_colsum(size_t r0, size_t r1, int c, const float *a, float *part)
 {
-    for (int c0 = 0; c0 < c; c0 += ET_FAST_CBLOCK) {
-        int nb = c - c0 < ET_FAST_CBLOCK ? c - c0 : ET_FAST_CBLOCK;
-        double acc[ET_FAST_CBLOCK] = {0};
+    /* Eight channels at a time: a fixed count keeps the sums in registers
+     * (a block of up to 64 was kept in memory). Each channel is still one
+     * sum over the rows in order. */
+    int c0 = 0;
+    for (; c0 + 8 <= c; c0 += 8) {
+        double acc[8] = {0};
         for (size_t r = r0; r < r1; r++) {
             const float *row = a + r * (size_t)c + c0;
 #pragma omp simd
-            for (int j = 0; j < nb; j++)
+            for (int j = 0; j < 8; j++)
                 acc[j] += row[j];
         }
-        for (int j = 0; j < nb; j++)
+        for (int j = 0; j < 8; j++)
             part[c0 + j] = (float)acc[j];
+    }
+    for (; c0 < c; c0++) {
+        double acc = 0;
+        for (size_t r = r0; r < r1; r++)
+            acc += a[r * (size_t)c + c0];
+        part[c0] = (float)acc;
     }
 }

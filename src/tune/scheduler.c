@@ -1,0 +1,1432 @@
+/* The tuner's scheduler: a run's settings, drawing and pricing candidates,
+ * successive halving over brackets, worker processes, and resuming.
+ *
+ * Everything the scheduler knows is in the database (tuner_runs,
+ * tuner_trials), written as it changes, so the loop below can start from any
+ * state: a new run, or one that was interrupted or killed. Each pass of the
+ * loop promotes the rungs that are complete, starts pending trials while a
+ * job slot is free, draws a new bracket when nothing is pending, and waits
+ * for a worker.
+ *
+ * Workers are separate processes (fork + exec of worker_exe) rather than
+ * plain forks: GNU libgomp is not fork-safe, and a child forked after the
+ * parent ran an OpenMP region (features, the machine's rates) hangs in its
+ * first parallel region with more than one thread. A process also keeps a
+ * trial that runs out of memory or crashes from taking the run with it. */
+#include "tune/tune_internal.h"
+
+#include "core/rng.h"
+#include "edgetrain/estimate.h"
+#include "edgetrain/train.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#define MAX_JOBS 64
+#define MAX_ATTEMPTS 3 /* a trial whose process died this often is failed */
+
+typedef struct slot {
+    pid_t pid;
+    int64_t trial;
+    int threads;
+} slot;
+
+typedef struct tuner {
+    et_project *p;
+    const et_tune_options *opt;
+    et_tune_event_fn on_event;
+    void *ctx;
+    et_tune_summary *out;
+    /* The run's settings. */
+    int64_t run_id;
+    et_tune_space *space;
+    et_impulse base;
+    const et_target *target;
+    char engine[ET_ENGINE_NAME_MAX];
+    et_tune_objective objective;
+    double max_latency_ms;
+    int64_t max_ram, max_rom;
+    int max_trials;
+    double budget_s;
+    int64_t seed;
+    int jobs, eta, rungs, min_steps;
+    int threads; /* a job's share of the cores: what estimates assume */
+    int cores;
+    double seconds_before, t0;
+    /* The data. */
+    int classes, raw_channels;
+    size_t n_train, n_val;
+    et_machine_rates rates;
+    /* Feature sets already brought up to date in this session. */
+    char (*keys)[65];
+    size_t n_keys;
+    /* Workers. */
+    slot slots[MAX_JOBS];
+    int running;
+    bool exhausted; /* the space gave no new candidate */
+    /* What finished rungs took against their estimates, this session: the
+     * estimates are scaled by the ratio, which covers what the machine's
+     * rates miss (other load, jobs sharing memory bandwidth). */
+    double est_sum, measured_sum;
+    char stop[256];
+} tuner;
+
+static double elapsed(const tuner *t)
+{
+    return t->seconds_before + (et_now_s() - t->t0);
+}
+
+static double remaining(const tuner *t)
+{
+    return t->budget_s > 0 ? t->budget_s - elapsed(t) : INFINITY;
+}
+
+static void note(tuner *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(tuner *t, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (t->on_event) {
+        et_tune_event e = {.kind = ET_TUNE_EVENT_NOTE, .message = msg};
+        t->on_event(t->ctx, &e);
+    }
+}
+
+static int admitted(tuner *t)
+{
+    sqlite3_stmt *st = NULL;
+    int n = 0;
+    if (sqlite3_prepare_v2(t->p->db,
+                           "SELECT count(*) FROM tuner_trials WHERE run_id = ? AND status != "
+                           "'skipped' AND NOT (status = 'failed' AND attempts = 0)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, t->run_id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void emit(tuner *t, et_tune_event_kind kind, int64_t id, const char *message)
+{
+    if (!t->on_event)
+        return;
+    et_tune_trial *tr = malloc(sizeof *tr);
+    et_error ignore = {0};
+    if (!tr || tune_trial_read(t->p, id, tr, &ignore) < 0) {
+        free(tr);
+        return;
+    }
+    et_tune_event e = {.kind = kind,
+                       .trial = tr,
+                       .message = message,
+                       .admitted = admitted(t),
+                       .max_trials = t->max_trials,
+                       .elapsed_s = elapsed(t),
+                       .budget_s = t->budget_s,
+                       .running = t->running};
+    t->on_event(t->ctx, &e);
+    free(tr);
+}
+
+static void save_seconds(tuner *t)
+{
+    et_error ignore = {0};
+    tune_exec(t->p, &ignore, NULL, "UPDATE tuner_runs SET seconds = ? WHERE id = ?", "di",
+              elapsed(t), t->run_id);
+}
+
+static void fmt_bytes(int64_t n, char *out, size_t size)
+{
+    if (n >= (int64_t)1 << 20)
+        snprintf(out, size, "%.1f MiB", (double)n / (1 << 20));
+    else if (n >= 1024)
+        snprintf(out, size, "%.1f KiB", (double)n / 1024);
+    else
+        snprintf(out, size, "%lld B", (long long)n);
+}
+
+/* ------------------------------------------------------------------------
+ * The data and the estimates.
+ */
+static et_status read_data(tuner *t, et_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    double share = t->base.validation_split;
+    if (sqlite3_prepare_v2(
+            t->p->db, "SELECT count(*) FROM samples WHERE category = 'training' GROUP BY label", -1,
+            &st, NULL) != SQLITE_OK)
+        return et_db_error(t->p, err, "counting samples");
+    /* As train.c splits: per label, round(count x share) (at least 1 of 2 or more). */
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        size_t g = (size_t)sqlite3_column_int64(st, 0);
+        size_t v = (size_t)llround((double)g * share);
+        if (v == 0 && g >= 2)
+            v = 1;
+        t->n_val += v;
+        t->n_train += g - v;
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(t->p->db, "SELECT count(DISTINCT label) FROM samples", -1, &st, NULL) !=
+        SQLITE_OK)
+        return et_db_error(t->p, err, "counting labels");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        t->classes = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(t->p->db,
+                           "SELECT channels FROM samples GROUP BY channels ORDER BY count(*) DESC "
+                           "LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return et_db_error(t->p, err, "reading channels");
+    t->raw_channels = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 3;
+    sqlite3_finalize(st);
+    if (t->classes < 2)
+        return et_error_set(err, ET_EINVAL,
+                            "the project has %d label%s; a classifier needs at least two "
+                            "(edgetrain import ... --label OTHER)",
+                            t->classes, t->classes == 1 ? "" : "s");
+    if (t->n_train == 0 || t->n_val == 0)
+        return et_error_set(err, ET_EINVAL,
+                            "%zu training and %zu validation samples: import more training "
+                            "samples",
+                            t->n_train, t->n_val);
+    /* The rates for a job's share of the threads. */
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(t->threads);
+    et_status rc = et_machine_rates_get(&t->rates, err);
+    omp_set_num_threads(saved);
+    /* The cached correction is learnt from every finished training, short ones
+     * too, whose fixed costs the rates do not model: tests and tuner rungs on
+     * tiny data have pushed it past 100 on the development machine. The tuner
+     * learns its own ratio from its rungs (estimate()), so it starts near 1. */
+    if (t->rates.correction > 3)
+        t->rates.correction = 3;
+    if (t->rates.correction < 1.0 / 3)
+        t->rates.correction = 1.0 / 3;
+    return rc;
+}
+
+static int channels_of(const tuner *t, const et_impulse *imp)
+{
+    int c = et_impulse_channels(imp);
+    return c ? c : t->raw_channels;
+}
+
+static double estimate_raw(const tuner *t, const et_impulse *imp, int epochs)
+{
+    et_model *m = NULL;
+    et_error ignore = {0};
+    if (et_model_create_from_impulse(imp, t->classes, channels_of(t, imp), &m, &ignore) < 0)
+        return 0;
+    et_train_estimate e;
+    et_estimate_training(m, &t->rates, t->n_train, t->n_val, epochs, true, &e);
+    et_model_destroy(m);
+    return e.seconds;
+}
+
+static double estimate(const tuner *t, const et_impulse *imp, int epochs)
+{
+    double ratio = t->est_sum > 0 ? t->measured_sum / t->est_sum : 1;
+    ratio = ratio < 0.05 ? 0.05 : ratio > 20 ? 20 : ratio;
+    return estimate_raw(t, imp, epochs) * ratio;
+}
+
+/* A rung finished: what it took goes into the ratio. */
+static void learn(tuner *t, int64_t id)
+{
+    et_tune_trial *tr = malloc(sizeof *tr);
+    et_error ignore = {0};
+    if (tr && tune_trial_read(t->p, id, tr, &ignore) == ET_OK && tr->trained) {
+        json_t *h = json_loads(tr->history, 0, NULL);
+        json_t *last = json_array_get(h, json_array_size(h) ? json_array_size(h) - 1 : 0);
+        double seconds = json_number_value(json_object_get(last, "seconds"));
+        int epochs = (int)json_integer_value(json_object_get(last, "epochs"));
+        double raw = epochs > 0 ? estimate_raw(t, &tr->impulse, epochs) : 0;
+        if (seconds > 0 && raw > 0) {
+            t->est_sum += raw;
+            t->measured_sum += seconds;
+        }
+        json_decref(h);
+    }
+    free(tr);
+}
+
+/* Epochs of rung k (of rungs) for a candidate whose last rung trains full
+ * epochs: full / eta^(rungs-1-k), at least min_steps batches at rung 0,
+ * never fewer than the rung before, full at the last rung. */
+static int rung_epochs(const tuner *t, int full, int batch, int k, int rungs)
+{
+    int prev = 0;
+    size_t steps = (t->n_train + (size_t)batch - 1) / (size_t)batch;
+    for (int r = 0; r <= k; r++) {
+        double div = pow(t->eta, rungs - 1 - r);
+        int e = (int)lround(full / div);
+        if (r == 0 && steps > 0 && (size_t)e * steps < (size_t)t->min_steps)
+            e = (int)((t->min_steps + steps - 1) / steps);
+        e = e < 1 ? 1 : e > full ? full : e;
+        prev = e > prev ? e : prev;
+    }
+    return k == rungs - 1 ? full : prev;
+}
+
+/* Rungs of a bracket that admitted n candidates: 1 + floor(log_eta n), at most the run's. */
+static int bracket_rungs(const tuner *t, int n)
+{
+    int r = 1;
+    for (int m = n; m >= t->eta && r < t->rungs; m /= t->eta)
+        r++;
+    return r;
+}
+
+static et_status ensure_features(tuner *t, const et_impulse *imp, et_error *err)
+{
+    char key[65];
+    et_impulse_features_key(imp, key);
+    for (size_t i = 0; i < t->n_keys; i++)
+        if (!strcmp(t->keys[i], key))
+            return ET_OK;
+    et_features_stats fs;
+    et_status rc = et_features_update(t->p, imp, 0, &fs, err);
+    if (rc < 0)
+        return rc;
+    if (fs.computed > 0)
+        note(t, "features %dx%d %s: %lld computed, %lld reused (%.1fs)", imp->width, imp->height,
+             imp->processing == ET_PROCESSING_RAW ? "raw"
+             : imp->color == ET_COLOR_RGB         ? "rgb"
+                                                  : "grayscale",
+             (long long)fs.computed, (long long)fs.reused, fs.seconds);
+    char(*grown)[65] = realloc(t->keys, (t->n_keys + 1) * sizeof *grown);
+    if (!grown)
+        return et_error_set(err, ET_ENOMEM, "out of memory");
+    t->keys = grown;
+    memcpy(t->keys[t->n_keys++], key, 65);
+    return ET_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Drawing a bracket.
+ */
+typedef struct drawn {
+    et_impulse imp;
+    int full; /* epochs of its last rung: the impulse's, or fewer to fit the time left */
+    char *json;
+    et_trial_status status;
+    char error[1024];
+    bool profiled;
+    double latency[ET_PRECISION_COUNT];
+    int64_t ram[ET_PRECISION_COUNT], rom[ET_PRECISION_COUNT];
+    int64_t params, macs;
+    double estimate;
+} drawn;
+
+/* Prices one candidate; sets status (pending, skipped or failed) and the reason. */
+static void price(tuner *t, drawn *d)
+{
+    et_error e = {0};
+    if (et_impulse_validate(&d->imp, &e) < 0) {
+        d->status = ET_TRIAL_FAILED;
+        snprintf(d->error, sizeof d->error, "%s", e.msg);
+        return;
+    }
+    et_profile_report rep;
+    if (et_profile_impulse(&d->imp, t->classes, channels_of(t, &d->imp), t->target, t->engine, &rep,
+                           &e) < 0) {
+        d->status = ET_TRIAL_FAILED;
+        snprintf(d->error, sizeof d->error, "%s", e.msg);
+        return;
+    }
+    d->profiled = true;
+    for (int pr = 0; pr < ET_PRECISION_COUNT; pr++) {
+        d->latency[pr] = rep.cost[pr].latency_ms;
+        d->ram[pr] = (int64_t)rep.cost[pr].ram_bytes;
+        d->rom[pr] = (int64_t)rep.cost[pr].flash_bytes;
+    }
+    d->params = rep.plan[ET_PRECISION_INT8].params;
+    d->macs = rep.plan[ET_PRECISION_INT8].macs;
+    et_profile_report_free(&rep);
+    et_precision pr = et_tune_objective_precision(t->objective);
+    const char *pn = et_precision_name(pr);
+    size_t used = 0;
+    char a[32], b[32], c[32];
+    if (t->max_latency_ms > 0 && d->latency[pr] > t->max_latency_ms)
+        used += (size_t)snprintf(d->error + used, sizeof d->error - used,
+                                 "%s%s latency %.1f ms is over the %.4g ms budget by %.1f ms",
+                                 used ? "; " : "", pn, d->latency[pr], t->max_latency_ms,
+                                 d->latency[pr] - t->max_latency_ms);
+    if (t->max_ram > 0 && d->ram[pr] > t->max_ram) {
+        fmt_bytes(d->ram[pr], a, sizeof a);
+        fmt_bytes(t->max_ram, b, sizeof b);
+        fmt_bytes(d->ram[pr] - t->max_ram, c, sizeof c);
+        used += (size_t)snprintf(d->error + used, sizeof d->error - used,
+                                 "%s%s RAM %s is over the %s budget by %s", used ? "; " : "", pn, a,
+                                 b, c);
+    }
+    if (t->max_rom > 0 && d->rom[pr] > t->max_rom) {
+        fmt_bytes(d->rom[pr], a, sizeof a);
+        fmt_bytes(t->max_rom, b, sizeof b);
+        fmt_bytes(d->rom[pr] - t->max_rom, c, sizeof c);
+        used += (size_t)snprintf(d->error + used, sizeof d->error - used,
+                                 "%s%s flash %s is over the %s budget by %s", used ? "; " : "", pn,
+                                 a, b, c);
+    }
+    d->status = used ? ET_TRIAL_SKIPPED : ET_TRIAL_PENDING;
+}
+
+static et_status insert_trial(tuner *t, int bracket, int draw, const drawn *d, int rungs,
+                              int rung_ep, int64_t *id, et_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    const char *sql =
+        "INSERT INTO tuner_trials(run_id, bracket, draw, rung, status, impulse, seed, "
+        "full_epochs, rung_epochs, f32_latency_ms, f32_ram_bytes, f32_rom_bytes, "
+        "int8_latency_ms, int8_ram_bytes, int8_rom_bytes, params, macs, estimated_seconds, error, "
+        "finished_at, rungs) VALUES (?,?,?,0,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+        "CASE WHEN ?4 = 'pending' THEN '' ELSE strftime('%Y-%m-%dT%H:%M:%SZ','now') END, ?19)";
+    if (sqlite3_prepare_v2(t->p->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return et_db_error(t->p, err, "recording a trial");
+    sqlite3_bind_int64(st, 1, t->run_id);
+    sqlite3_bind_int(st, 2, bracket);
+    sqlite3_bind_int(st, 3, draw);
+    sqlite3_bind_text(st, 4, et_trial_status_name(d->status), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, d->json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, d->imp.seed);
+    sqlite3_bind_int(st, 7, d->full);
+    sqlite3_bind_int(st, 8, rung_ep);
+    if (d->profiled) {
+        sqlite3_bind_double(st, 9, d->latency[ET_PRECISION_FLOAT32]);
+        sqlite3_bind_int64(st, 10, d->ram[ET_PRECISION_FLOAT32]);
+        sqlite3_bind_int64(st, 11, d->rom[ET_PRECISION_FLOAT32]);
+        sqlite3_bind_double(st, 12, d->latency[ET_PRECISION_INT8]);
+        sqlite3_bind_int64(st, 13, d->ram[ET_PRECISION_INT8]);
+        sqlite3_bind_int64(st, 14, d->rom[ET_PRECISION_INT8]);
+        sqlite3_bind_int64(st, 15, d->params);
+        sqlite3_bind_int64(st, 16, d->macs);
+    }
+    sqlite3_bind_double(st, 17, d->estimate);
+    sqlite3_bind_text(st, 18, d->error, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 19, rungs);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return et_db_error(t->p, err, "recording a trial");
+    *id = sqlite3_last_insert_rowid(t->p->db);
+    return ET_OK;
+}
+
+static void drawn_free(drawn *list, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(list[i].json);
+    free(list);
+}
+
+/* Draws the next bracket: candidates until as many as the bracket takes are
+ * admitted (or the draws run out), all recorded in one transaction. */
+static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
+{
+    *n_admitted = 0;
+    int n_want = 1;
+    for (int k = 1; k < t->rungs; k++)
+        n_want *= t->eta;
+    if (t->max_trials > 0 && t->max_trials - admitted(t) < n_want)
+        n_want = t->max_trials - admitted(t);
+    if (n_want <= 0)
+        return ET_OK;
+    /* What the run already holds: its impulses (no candidate twice), the last bracket and draw. */
+    sqlite3_stmt *st = NULL;
+    char **seen = NULL;
+    size_t n_seen = 0, cap_seen = 0;
+    int bracket = 0, draw = 0;
+    if (sqlite3_prepare_v2(t->p->db,
+                           "SELECT impulse, bracket, draw FROM tuner_trials WHERE run_id = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return et_db_error(t->p, err, "reading the trials");
+    sqlite3_bind_int64(st, 1, t->run_id);
+    et_status rc = ET_OK;
+    while (rc == ET_OK && sqlite3_step(st) == SQLITE_ROW) {
+        if (n_seen == cap_seen) {
+            cap_seen = cap_seen ? 2 * cap_seen : 64;
+            char **grown = realloc(seen, cap_seen * sizeof *seen);
+            if (!grown) {
+                rc = et_error_set(err, ET_ENOMEM, "out of memory");
+                break;
+            }
+            seen = grown;
+        }
+        seen[n_seen] = strdup((const char *)sqlite3_column_text(st, 0));
+        if (!seen[n_seen])
+            rc = et_error_set(err, ET_ENOMEM, "out of memory");
+        else
+            n_seen++;
+        if (sqlite3_column_int(st, 1) + 1 > bracket)
+            bracket = sqlite3_column_int(st, 1) + 1;
+        if (sqlite3_column_int(st, 2) + 1 > draw)
+            draw = sqlite3_column_int(st, 2) + 1;
+    }
+    sqlite3_finalize(st);
+    /* One generator per bracket: the same seed draws the same sequence. */
+    uint64_t rng = (uint64_t)t->seed * 0x9E3779B97F4A7C15ull ^
+                   (0xD1B54A32D192ED03ull * (uint64_t)(bracket + 1));
+    int max_tries = 20 * n_want + 100, tries = 0, dups = 0, over = 0, timed = 0;
+    drawn *list = calloc((size_t)max_tries, sizeof *list);
+    int n = 0;
+    if (!list && rc == ET_OK)
+        rc = et_error_set(err, ET_ENOMEM, "out of memory");
+    while (rc == ET_OK && *n_admitted < n_want && tries < max_tries) {
+        tries++;
+        drawn *d = &list[n];
+        et_tune_space_sample(t->space, &t->base, t->seed, &rng, &d->imp);
+        d->json = et_impulse_to_json(&d->imp, false);
+        if (!d->json) {
+            rc = et_error_set(err, ET_ENOMEM, "out of memory");
+            break;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < n_seen && !dup; i++)
+            dup = !strcmp(seen[i], d->json);
+        for (int i = 0; i < n && !dup; i++)
+            dup = !strcmp(list[i].json, d->json);
+        if (dup) {
+            free(d->json);
+            d->json = NULL;
+            dups++;
+            continue;
+        }
+        price(t, d);
+        d->full = d->imp.epochs;
+        if (d->status == ET_TRIAL_PENDING && estimate(t, &d->imp, 1) > remaining(t)) {
+            /* Not even one epoch ends in the time left: not tried, and not recorded
+             * (a resumed run with more time may draw it). */
+            free(d->json);
+            d->json = NULL;
+            if (++timed >= 20 && *n_admitted == 0)
+                break;
+            continue;
+        }
+        *n_admitted += d->status == ET_TRIAL_PENDING;
+        over += d->status != ET_TRIAL_PENDING;
+        n++;
+    }
+    for (size_t i = 0; i < n_seen; i++)
+        free(seen[i]);
+    free(seen);
+    if (rc == ET_OK && *n_admitted < n_want) {
+        t->exhausted = true;
+        char left[32];
+        et_format_duration(fmax(0, remaining(t)), left, sizeof left);
+        if (*n_admitted == 0 && timed > 0 && timed >= dups && timed >= over)
+            snprintf(t->stop, sizeof t->stop,
+                     "time budget reached: no candidate drawn could train an epoch in the %s left",
+                     left);
+        else if (*n_admitted == 0)
+            snprintf(t->stop, sizeof t->stop,
+                     dups > over ? "the search space has no candidate left to draw"
+                                 : "no new candidate in %d draws fits the budgets",
+                     tries);
+    }
+    int rungs = bracket_rungs(t, *n_admitted);
+    /* With a time budget, the bracket is fitted to the time left: its rungs,
+     * run jobs at a time, must end in 90% of it, else every rung's epochs
+     * shrink in proportion (the last rung then trains fewer than the
+     * impulse's epochs; 'train' trains them all after 'tune select'). */
+    if (rc == ET_OK && t->budget_s > 0 && *n_admitted > 0) {
+        double total = 0;
+        int admitted_n = *n_admitted;
+        for (int k = 0; k < rungs; k++) {
+            int nk = admitted_n;
+            for (int j = 0; j < k; j++)
+                nk /= t->eta;
+            nk = nk < 1 ? 1 : nk;
+            double mean = 0;
+            for (int i = 0; i < n; i++)
+                if (list[i].status == ET_TRIAL_PENDING)
+                    mean +=
+                        estimate(t, &list[i].imp,
+                                 rung_epochs(t, list[i].full, list[i].imp.batch_size, k, rungs)) /
+                        admitted_n;
+            total += ceil((double)nk / t->jobs) * mean;
+        }
+        double avail = 0.9 * remaining(t);
+        if (total > avail && total > 0)
+            for (int i = 0; i < n; i++) {
+                int f = (int)floor(list[i].full * avail / total);
+                list[i].full = f < 1 ? 1 : f;
+            }
+    }
+    if (rc == ET_OK && n > 0)
+        rc = et_db_exec(t->p, "BEGIN IMMEDIATE", err);
+    int64_t *ids = calloc((size_t)n + 1, sizeof *ids);
+    if (rc == ET_OK && !ids)
+        rc = et_error_set(err, ET_ENOMEM, "out of memory");
+    for (int i = 0; rc == ET_OK && i < n; i++) {
+        drawn *d = &list[i];
+        int ep = 0;
+        if (d->status == ET_TRIAL_PENDING) {
+            ep = rung_epochs(t, d->full, d->imp.batch_size, 0, rungs);
+            d->estimate = estimate(t, &d->imp, ep);
+        }
+        rc = insert_trial(t, bracket, draw + i, d, rungs, ep, &ids[i], err);
+    }
+    if (n > 0 && rc == ET_OK)
+        rc = et_db_exec(t->p, "COMMIT", err);
+    else if (n > 0)
+        sqlite3_exec(t->p->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; rc == ET_OK && i < n; i++)
+        emit(t, ET_TUNE_EVENT_DRAWN, ids[i], NULL);
+    free(ids);
+    drawn_free(list, n);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Promotion.
+ */
+static int by_objective_objective; /* qsort has no context: set just before sorting */
+
+static int by_objective(const void *a, const void *b)
+{
+    const et_tune_trial *x = a, *y = b;
+    et_tune_objective o = (et_tune_objective)by_objective_objective;
+    double ox = et_tune_trial_objective(x, o), oy = et_tune_trial_objective(y, o);
+    if (ox != oy)
+        return ox > oy ? -1 : 1;
+    double fx = x->val_accuracy[ET_PRECISION_FLOAT32], fy = y->val_accuracy[ET_PRECISION_FLOAT32];
+    if (fx != fy)
+        return fx > fy ? -1 : 1;
+    double lx = x->val_loss[ET_PRECISION_FLOAT32], ly = y->val_loss[ET_PRECISION_FLOAT32];
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Promotes every bracket whose lowest active rung is complete. *changed when
+ * something moved. */
+static et_status promote(tuner *t, bool *changed, et_error *err)
+{
+    *changed = false;
+    et_tune_trial *all = NULL;
+    size_t n = 0;
+    et_status rc = tune_trials_read(t->p, t->run_id, &all, &n, err);
+    if (rc < 0)
+        return rc;
+    int max_bracket = -1;
+    for (size_t i = 0; i < n; i++)
+        max_bracket = all[i].bracket > max_bracket ? all[i].bracket : max_bracket;
+    et_tune_trial *cohort = malloc((n + 1) * sizeof *cohort);
+    if (!cohort) {
+        free(all);
+        return et_error_set(err, ET_ENOMEM, "out of memory");
+    }
+    for (int b = 0; rc == ET_OK && b <= max_bracket; b++) {
+        int k = 1 << 30;
+        bool busy = false;
+        for (size_t i = 0; i < n; i++)
+            if (all[i].bracket == b &&
+                (all[i].status == ET_TRIAL_PENDING || all[i].status == ET_TRIAL_RUNNING ||
+                 all[i].status == ET_TRIAL_WAITING))
+                k = all[i].rung < k ? all[i].rung : k;
+        if (k == 1 << 30)
+            continue; /* the bracket is finished */
+        size_t nc = 0, entered = 0;
+        for (size_t i = 0; i < n; i++) {
+            const et_tune_trial *x = &all[i];
+            if (x->bracket != b || x->rung != k)
+                continue;
+            busy = busy || x->status == ET_TRIAL_PENDING || x->status == ET_TRIAL_RUNNING;
+            if (x->status == ET_TRIAL_WAITING)
+                cohort[nc++] = *x;
+            entered += x->status == ET_TRIAL_WAITING || x->status == ET_TRIAL_PRUNED ||
+                       (x->status == ET_TRIAL_FAILED && x->attempts > 0);
+        }
+        if (busy || nc == 0)
+            continue;
+        *changed = true;
+        int rungs = cohort[0].rungs;
+        if (k >= rungs - 1) {
+            for (size_t i = 0; rc == ET_OK && i < nc; i++) {
+                rc = tune_exec(t->p, err, NULL,
+                               "UPDATE tuner_trials SET status = 'done' WHERE id = ? AND status = "
+                               "'waiting'",
+                               "i", cohort[i].id);
+            }
+            continue;
+        }
+        by_objective_objective = (int)t->objective;
+        qsort(cohort, nc, sizeof *cohort, by_objective);
+        size_t keep = entered / (size_t)t->eta;
+        keep = keep < 1 ? 1 : keep > nc ? nc : keep;
+        /* With a time budget, the rest of the bracket is fitted again to the time left,
+         * now that the estimates have learnt from the rungs done: its last rung
+         * shrinks (never below what the trials have) rather than not running. */
+        double scale = 1;
+        if (t->budget_s > 0) {
+            double total = 0;
+            size_t nr = keep;
+            for (int r = k + 1; r < rungs;
+                 r++, nr = nr / (size_t)t->eta ? nr / (size_t)t->eta : 1) {
+                double mean = 0;
+                for (size_t i = 0; i < keep; i++)
+                    mean += estimate(t, &cohort[i].impulse,
+                                     rung_epochs(t, cohort[i].full_epochs,
+                                                 cohort[i].impulse.batch_size, r, rungs)) /
+                            (double)keep;
+                total += ceil((double)nr / t->jobs) * mean;
+            }
+            if (total > 0.9 * remaining(t) && total > 0)
+                scale = fmax(0, 0.9 * remaining(t)) / total;
+        }
+        for (size_t i = 0; rc == ET_OK && i < nc; i++) {
+            const et_tune_trial *x = &cohort[i];
+            if (i < keep) {
+                int full = x->full_epochs;
+                if (scale < 1) {
+                    full = (int)floor(full * scale);
+                    full = full < x->epochs ? x->epochs : full;
+                }
+                int ep = rung_epochs(t, full, x->impulse.batch_size, k + 1, rungs);
+                /* Nothing to gain when the next rung trains no longer: it moves up as it is. */
+                bool same = ep <= x->epochs;
+                rc = tune_exec(t->p, err, NULL,
+                               "UPDATE tuner_trials SET rung = ?, rung_epochs = ?, status = ?, "
+                               "full_epochs = ? WHERE id = ?",
+                               "iisii", (int64_t)(k + 1), (int64_t)ep, same ? "waiting" : "pending",
+                               (int64_t)full, x->id);
+                if (rc == ET_OK)
+                    emit(t, ET_TUNE_EVENT_PROMOTED, x->id, NULL);
+            } else {
+                char reason[256];
+                double thr = et_tune_trial_objective(&cohort[keep - 1], t->objective);
+                snprintf(reason, sizeof reason,
+                         "pruned after rung %d of %d (%d epochs): %s %.2f%%, the best %zu of %zu "
+                         "reached %.2f%%",
+                         k + 1, rungs, x->epochs,
+                         t->objective == ET_TUNE_INT8_ACCURACY ? "int8 accuracy"
+                                                               : "float32 accuracy",
+                         100 * fmax(0, et_tune_trial_objective(x, t->objective)), keep, entered,
+                         100 * thr);
+                rc = tune_exec(t->p, err, NULL,
+                               "UPDATE tuner_trials SET status = 'pruned', error = ? WHERE id = ?",
+                               "si", reason, x->id);
+                if (rc == ET_OK)
+                    emit(t, ET_TUNE_EVENT_PRUNED, x->id, reason);
+            }
+        }
+    }
+    free(cohort);
+    free(all);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Starting and finishing trials.
+ */
+static et_status next_pending(tuner *t, int64_t *id, et_error *err)
+{
+    *id = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(t->p->db,
+                           "SELECT id FROM tuner_trials WHERE run_id = ? AND status = 'pending' "
+                           "ORDER BY bracket, id LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return et_db_error(t->p, err, "reading the trials");
+    sqlite3_bind_int64(st, 1, t->run_id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return ET_OK;
+}
+
+extern char **environ;
+
+/* The workers' environment: this one, with OpenMP threads that sleep rather
+ * than spin while they wait (unless the user chose). Spinning threads of
+ * several processes, or of a machine shared with other work, steal each
+ * other's cores: measured 27 s against 7.6 s for the same training with two
+ * threads on a loaded 2-core machine (docs/ARCHITECTURE.md, "Tuner"). */
+static char **worker_env(void)
+{
+    size_t n = 0;
+    bool set = false;
+    for (; environ[n]; n++)
+        set = set || !strncmp(environ[n], "OMP_WAIT_POLICY=", 16);
+    char **env = malloc((n + 2) * sizeof *env);
+    if (!env)
+        return NULL;
+    memcpy(env, environ, n * sizeof *env);
+    if (!set)
+        env[n++] = "OMP_WAIT_POLICY=passive";
+    env[n] = NULL;
+    return env;
+}
+
+/* Threads for a worker started now: the cores the running workers leave,
+ * shared among the workers about to start; so a trial that trains alone
+ * (the last rung) gets every core. */
+static int threads_now(tuner *t)
+{
+    int used = 0;
+    for (int i = 0; i < t->running; i++)
+        used += t->slots[i].threads;
+    sqlite3_stmt *st = NULL;
+    int pending = 1;
+    if (sqlite3_prepare_v2(t->p->db,
+                           "SELECT count(*) FROM tuner_trials WHERE run_id = ? AND status = "
+                           "'pending'",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, t->run_id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            pending = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+    pending++; /* this one, already marked running */
+    int starting = t->jobs - t->running < pending ? t->jobs - t->running : pending;
+    int k = (t->cores - used) / (starting > 0 ? starting : 1);
+    return k > 0 ? k : 1;
+}
+
+static et_status spawn(tuner *t, int64_t id, int nthreads, pid_t *pid, et_error *err)
+{
+    char trial[32], threads[16];
+    snprintf(trial, sizeof trial, "%lld", (long long)id);
+    snprintf(threads, sizeof threads, "%d", nthreads);
+    char **env = worker_env();
+    if (!env)
+        return et_error_set(err, ET_ENOMEM, "out of memory");
+    const char *root = et_project_root(t->p);
+    const char *exe = t->opt->worker_exe;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t parent = getpid();
+    pid_t c = fork();
+    if (c < 0) {
+        free(env);
+        return et_error_set(err, ET_ENOMEM, "cannot start a worker process: %s", strerror(errno));
+    }
+    if (c == 0) {
+        /* Only async-signal-safe calls until exec. A worker dies with its tuner. */
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(1);
+#endif
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0)
+            dup2(fd, STDOUT_FILENO);
+        char *const argv[] = {(char *)exe, "-q",  "-C",        (char *)root, "tune",
+                              "--worker",  trial, "--threads", threads,      NULL};
+        execve(exe, argv, env);
+        _exit(127);
+    }
+    (void)parent;
+    free(env);
+    *pid = c;
+    return ET_OK;
+}
+
+/* A worker ended: when it left its trial running, it died without a word. */
+static et_status reap(tuner *t, int64_t id, int status, et_error *err)
+{
+    et_tune_trial tr;
+    et_status rc = tune_trial_read(t->p, id, &tr, err);
+    if (rc < 0)
+        return rc;
+    if (tr.status == ET_TRIAL_RUNNING && !et_interrupted()) {
+        char why[256];
+        if (WIFSIGNALED(status))
+            snprintf(why, sizeof why, "the worker process was killed by signal %d (%s)%s",
+                     WTERMSIG(status), strsignal(WTERMSIG(status)),
+                     WTERMSIG(status) == SIGKILL ? "; out of memory?" : "");
+        else
+            snprintf(why, sizeof why, "the worker process exited with status %d",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        rc = tune_exec(t->p, err, NULL,
+                       "UPDATE tuner_trials SET status = 'failed', error = ?, finished_at = "
+                       "strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ? AND status = 'running'",
+                       "si", why, id);
+    } else if (tr.status == ET_TRIAL_RUNNING) {
+        rc = tune_exec(t->p, err, NULL,
+                       "UPDATE tuner_trials SET status = 'pending' WHERE id = ? AND status = "
+                       "'running'",
+                       "i", id);
+    }
+    if (rc == ET_OK && tr.status != ET_TRIAL_PENDING) {
+        learn(t, id);
+        emit(t, ET_TUNE_EVENT_FINISHED, id, NULL);
+    }
+    save_seconds(t);
+    return rc;
+}
+
+/* Starts one pending trial (or skips it when it cannot fit the time left).
+ * In this process, it also runs to the end. */
+static et_status start(tuner *t, int64_t id, et_error *err)
+{
+    et_tune_trial tr;
+    et_status rc = tune_trial_read(t->p, id, &tr, err);
+    if (rc < 0)
+        return rc;
+    double est = estimate(t, &tr.impulse, tr.rung_epochs);
+    int epochs = tr.rung_epochs;
+    char shortened[160] = "";
+    if (est > remaining(t) && tr.trained && tr.rung_epochs > 1) {
+        /* A later rung that does not fit trains the epochs that do, when that is
+         * more than it has: a best trial trained shorter beats one left as it was. */
+        double one = estimate(t, &tr.impulse, 1);
+        double per = (est - one) / (tr.rung_epochs - 1);
+        int fit = per > 0 ? (int)floor((remaining(t) - (one - per)) / per) : 0;
+        if (fit > tr.epochs && fit < tr.rung_epochs) {
+            snprintf(shortened, sizeof shortened,
+                     "time budget: rung %d of %d trained %d of its %d epochs", tr.rung + 1,
+                     tr.rungs, fit, tr.rung_epochs);
+            epochs = fit;
+            est = estimate(t, &tr.impulse, fit);
+        }
+    }
+    if (est > remaining(t)) {
+        char reason[256], need[32], left[32];
+        et_format_duration(est, need, sizeof need);
+        et_format_duration(fmax(0, remaining(t)), left, sizeof left);
+        snprintf(reason, sizeof reason,
+                 "time budget: rung %d of %d (%d epochs) needs about %s, %s left", tr.rung + 1,
+                 tr.rungs, tr.rung_epochs, need, left);
+        rc = tune_exec(t->p, err, NULL,
+                       "UPDATE tuner_trials SET status = ?, error = ?, finished_at = "
+                       "strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?",
+                       "ssi", tr.trained ? "pruned" : "skipped", reason, id);
+        if (rc == ET_OK)
+            emit(t, ET_TUNE_EVENT_PRUNED, id, reason);
+        return rc;
+    }
+    et_error fe = {0};
+    rc = ensure_features(t, &tr.impulse, &fe);
+    if (rc == ET_EINTR || rc == ET_EDB || rc == ET_ENOMEM) {
+        *err = fe;
+        return rc;
+    }
+    if (rc < 0) {
+        rc = tune_exec(t->p, err, NULL,
+                       "UPDATE tuner_trials SET status = 'failed', error = ?, finished_at = "
+                       "strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?",
+                       "si", fe.msg, id);
+        if (rc == ET_OK)
+            emit(t, ET_TUNE_EVENT_FINISHED, id, NULL);
+        return rc;
+    }
+    rc = tune_exec(t->p, err, NULL,
+                   "UPDATE tuner_trials SET status = 'running', attempts = attempts + 1, "
+                   "estimated_seconds = ?, rung_epochs = ?, error = CASE WHEN ? = '' THEN error "
+                   "ELSE ?3 END WHERE id = ? AND status = 'pending'",
+                   "disi", est, (int64_t)epochs, shortened, id);
+    if (rc < 0)
+        return rc;
+    if (t->opt->worker_exe) {
+        pid_t pid = 0;
+        int threads = threads_now(t);
+        if ((rc = spawn(t, id, threads, &pid, err)) < 0) {
+            tune_exec(t->p, NULL, NULL,
+                      "UPDATE tuner_trials SET status = 'pending', attempts = attempts - 1 "
+                      "WHERE id = ?",
+                      "i", id);
+            return rc;
+        }
+        t->slots[t->running++] = (slot){pid, id, threads};
+        emit(t, ET_TUNE_EVENT_STARTED, id, NULL);
+        return ET_OK;
+    }
+    t->running = 1;
+    emit(t, ET_TUNE_EVENT_STARTED, id, NULL);
+    rc = et_tune_worker(t->p, id, 0, err);
+    t->running = 0;
+    if (rc == ET_EINTR)
+        et_interrupt_raise(); /* et_train clears the flag to save its model; the run stops */
+    if (rc < 0)
+        return rc;
+    learn(t, id);
+    emit(t, ET_TUNE_EVENT_FINISHED, id, NULL);
+    save_seconds(t);
+    return ET_OK;
+}
+
+/* Waits until a worker ends (or Ctrl-C). */
+static et_status wait_one(tuner *t, et_error *err)
+{
+    for (;;) {
+        for (int i = 0; i < t->running; i++) {
+            int status = 0;
+            pid_t r = waitpid(t->slots[i].pid, &status, WNOHANG);
+            if (r == t->slots[i].pid || (r < 0 && errno == ECHILD)) {
+                int64_t id = t->slots[i].trial;
+                t->slots[i] = t->slots[--t->running];
+                return reap(t, id, r < 0 ? 0 : status, err);
+            }
+        }
+        if (et_interrupted())
+            return ET_OK;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Ctrl-C: every worker is told to stop and waited for; their trials go back
+ * to pending. */
+static void stop_workers(tuner *t)
+{
+    for (int i = 0; i < t->running; i++)
+        kill(t->slots[i].pid, SIGTERM);
+    for (int i = 0; i < t->running; i++) {
+        int status = 0;
+        while (waitpid(t->slots[i].pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+    t->running = 0;
+    tune_exec(t->p, NULL, NULL,
+              "UPDATE tuner_trials SET status = 'pending' WHERE run_id = ? AND status = 'running'",
+              "i", t->run_id);
+}
+
+/* ------------------------------------------------------------------------
+ * A run's settings: a new run, or a stored one to resume.
+ */
+static et_status new_run(tuner *t, et_error *err)
+{
+    const et_tune_options *o = t->opt;
+    if (!o->target)
+        return et_error_set(err, ET_EINVAL,
+                            "a target is needed (--target NAME; 'edgetrain targets' lists them)");
+    t->target = o->target;
+    const et_engine_costs *e = NULL;
+    et_status rc = et_target_engine(t->target, o->engine, &e, err);
+    if (rc < 0)
+        return rc;
+    snprintf(t->engine, sizeof t->engine, "%s", e->name);
+    if (o->max_trials < 0 || o->time_budget_s < 0 || o->max_latency_ms < 0 ||
+        o->max_ram_bytes < 0 || o->max_rom_bytes < 0)
+        return et_error_set(err, ET_EINVAL, "budgets and limits cannot be negative");
+    if (o->max_trials == 0 && o->time_budget_s == 0)
+        return et_error_set(err, ET_EINVAL,
+                            "give a number of trials or a time budget (--trials N, "
+                            "--time-budget 30m)");
+    t->max_latency_ms = o->max_latency_ms;
+    t->max_ram = o->max_ram_bytes;
+    t->max_rom = o->max_rom_bytes;
+    t->max_trials = o->max_trials;
+    t->budget_s = o->time_budget_s;
+    t->objective = o->objective;
+    t->eta = o->eta ? o->eta : 3;
+    t->rungs = o->rungs ? o->rungs : 3;
+    t->min_steps = o->min_steps ? o->min_steps : 200;
+    if (t->eta < 2 || t->eta > 10 || t->rungs < 1 || t->rungs > 5 || t->min_steps < 0)
+        return et_error_set(err, ET_EINVAL,
+                            "scheduler: eta %d (2..10), rungs %d (1..5), min steps %d (>= 0)",
+                            t->eta, t->rungs, t->min_steps);
+    int64_t version = 0;
+    if ((rc = et_impulse_current(t->p, &t->base, &version, err)) < 0)
+        return rc;
+    t->seed = o->seed >= 0 ? o->seed : t->base.seed;
+    if (t->seed > 2147483647)
+        return et_error_set(err, ET_EINVAL, "seed %lld: 0..2147483647", (long long)t->seed);
+    if (o->space) {
+        t->space = malloc(sizeof *t->space);
+        if (!t->space)
+            return et_error_set(err, ET_ENOMEM, "out of memory");
+        memcpy(t->space, o->space, sizeof *t->space);
+    } else if ((rc = et_tune_space_default(t->p, &t->space, err)) < 0) {
+        return rc;
+    }
+    sqlite3_stmt *st = NULL;
+    int max_channels = 3;
+    if (sqlite3_prepare_v2(t->p->db, "SELECT coalesce(max(channels), 0) FROM samples", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        max_channels = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (max_channels < 3 && et_tune_space_drop_rgb(t->space))
+        note(t, "every sample is grayscale: rgb left out of the space");
+    char *space = et_tune_space_to_json(t->space);
+    char *base = et_impulse_to_json(&t->base, false);
+    if (!space || !base)
+        rc = et_error_set(err, ET_ENOMEM, "out of memory");
+    if (rc == ET_OK)
+        rc = tune_exec(t->p, err, NULL,
+                       "INSERT INTO tuner_runs(target, engine, objective, max_latency_ms, "
+                       "max_ram_bytes, max_rom_bytes, max_trials, time_budget_s, seed, jobs, eta, "
+                       "rungs, min_steps, space, base_impulse, base_impulse_version, pid) "
+                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       "sssdiiidiiiiissii", t->target->name, t->engine,
+                       et_tune_objective_name(t->objective), t->max_latency_ms, t->max_ram,
+                       t->max_rom, (int64_t)t->max_trials, t->budget_s, t->seed, (int64_t)t->jobs,
+                       (int64_t)t->eta, (int64_t)t->rungs, (int64_t)t->min_steps, space, base,
+                       version, (int64_t)getpid());
+    free(space);
+    free(base);
+    if (rc == ET_OK)
+        t->run_id = sqlite3_last_insert_rowid(t->p->db);
+    return rc;
+}
+
+static et_status load_run(tuner *t, et_error *err)
+{
+    const et_tune_options *o = t->opt;
+    sqlite3_stmt *st = NULL;
+    int64_t id = o->resume_run;
+    if (id == 0) {
+        if (sqlite3_prepare_v2(t->p->db,
+                               "SELECT coalesce(max(id), 0) FROM tuner_runs WHERE status != 'done'",
+                               -1, &st, NULL) != SQLITE_OK)
+            return et_db_error(t->p, err, "reading the tuner runs");
+        if (sqlite3_step(st) == SQLITE_ROW)
+            id = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (id == 0)
+            return et_error_set(err, ET_ENOTFOUND,
+                                "no unfinished tuner run to resume (start one with 'edgetrain "
+                                "tune --target NAME')");
+    }
+    if (sqlite3_prepare_v2(t->p->db,
+                           "SELECT status, target, engine, objective, max_latency_ms, "
+                           "max_ram_bytes, max_rom_bytes, max_trials, time_budget_s, seed, eta, "
+                           "rungs, min_steps, space, base_impulse, seconds, pid, jobs "
+                           "FROM tuner_runs WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return et_db_error(t->p, err, "reading the tuner run");
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return et_error_set(err, ET_ENOTFOUND, "no tuner run %lld", (long long)id);
+    }
+    char status[16], target[ET_TARGET_NAME_MAX], objective[32];
+    snprintf(status, sizeof status, "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(target, sizeof target, "%s", (const char *)sqlite3_column_text(st, 1));
+    snprintf(t->engine, sizeof t->engine, "%s", (const char *)sqlite3_column_text(st, 2));
+    snprintf(objective, sizeof objective, "%s", (const char *)sqlite3_column_text(st, 3));
+    t->max_latency_ms = sqlite3_column_double(st, 4);
+    t->max_ram = sqlite3_column_int64(st, 5);
+    t->max_rom = sqlite3_column_int64(st, 6);
+    t->max_trials = sqlite3_column_int(st, 7);
+    t->budget_s = sqlite3_column_double(st, 8);
+    t->seed = sqlite3_column_int64(st, 9);
+    t->eta = sqlite3_column_int(st, 10);
+    t->rungs = sqlite3_column_int(st, 11);
+    t->min_steps = sqlite3_column_int(st, 12);
+    char *space = strdup((const char *)sqlite3_column_text(st, 13));
+    char *base = strdup((const char *)sqlite3_column_text(st, 14));
+    t->seconds_before = sqlite3_column_double(st, 15);
+    pid_t pid = (pid_t)sqlite3_column_int64(st, 16);
+    int stored_jobs = sqlite3_column_int(st, 17);
+    sqlite3_finalize(st);
+    et_status rc = ET_OK;
+    if (!space || !base)
+        rc = et_error_set(err, ET_ENOMEM, "out of memory");
+    if (rc == ET_OK && !strcmp(status, "done"))
+        rc = et_error_set(err, ET_EINVAL, "tuner run %lld is finished; start a new one",
+                          (long long)id);
+    if (rc == ET_OK && !strcmp(status, "running") && pid > 0 && pid != getpid() &&
+        (kill(pid, 0) == 0 || errno == EPERM))
+        rc = et_error_set(err, ET_EEXIST,
+                          "tuner run %lld is still running in process %d; stop it first",
+                          (long long)id, (int)pid);
+    if (rc == ET_OK)
+        rc = et_tune_objective_parse(objective, &t->objective, err);
+    if (rc == ET_OK)
+        rc = et_tune_space_parse(space, strlen(space), "the run's stored space", &t->space, err);
+    if (rc == ET_OK)
+        rc = et_impulse_from_json(base, strlen(base), "the run's base impulse", &t->base, err);
+    free(space);
+    free(base);
+    if (rc < 0)
+        return rc;
+    t->target = o->catalog ? et_targets_find(o->catalog, target) : NULL;
+    if (!t->target && o->target && !strcmp(o->target->name, target))
+        t->target = o->target;
+    if (!t->target)
+        return et_error_set(err, ET_ENOTFOUND,
+                            "tuner run %lld was for target '%s', which the catalog no longer has",
+                            (long long)id, target);
+    t->run_id = id;
+    t->out->resumed = true;
+    if (o->max_trials > 0)
+        t->max_trials = o->max_trials;
+    if (o->time_budget_s > 0)
+        t->budget_s = o->time_budget_s;
+    if (o->jobs == 0)
+        t->jobs = stored_jobs > 0 && stored_jobs <= MAX_JOBS ? stored_jobs : t->jobs;
+    /* Trials left running were cut off: run them again, unless their
+     * process has died with them too often. */
+    char why[160];
+    snprintf(why, sizeof why,
+             "its process ended without a result %d times (killed, or out of memory?)",
+             MAX_ATTEMPTS);
+    rc = tune_exec(t->p, err, NULL,
+                   "UPDATE tuner_trials SET status = CASE WHEN attempts >= ? THEN 'failed' ELSE "
+                   "'pending' END, error = CASE WHEN attempts >= ? THEN ? ELSE error END "
+                   "WHERE run_id = ? AND status = 'running'",
+                   "iisi", (int64_t)MAX_ATTEMPTS, (int64_t)MAX_ATTEMPTS, why, id);
+    if (rc == ET_OK)
+        rc = tune_exec(t->p, err, NULL,
+                       "UPDATE tuner_runs SET status = 'running', pid = ?, jobs = ?, max_trials = "
+                       "?, time_budget_s = ? WHERE id = ?",
+                       "iiidi", (int64_t)getpid(), (int64_t)t->jobs, (int64_t)t->max_trials,
+                       t->budget_s, id);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * The loop.
+ */
+static et_status loop(tuner *t, et_error *err)
+{
+    for (;;) {
+        if (et_interrupted())
+            return et_error_set(err, ET_EINTR,
+                                "interrupted; continue with 'edgetrain tune --resume'");
+        bool changed = true;
+        et_status rc = ET_OK;
+        while (rc == ET_OK && changed)
+            rc = promote(t, &changed, err);
+        int64_t id = 0;
+        while (rc == ET_OK && t->running < t->jobs && !et_interrupted()) {
+            if ((rc = next_pending(t, &id, err)) < 0 || id == 0)
+                break;
+            rc = start(t, id, err);
+            if (!t->opt->worker_exe)
+                break; /* ran to the end in this process: promote first */
+        }
+        if (rc < 0)
+            return rc;
+        if (et_interrupted())
+            continue;
+        if (!t->opt->worker_exe && id != 0)
+            continue;
+        /* Nothing pending: draw a bracket while the limits allow (also to fill
+         * job slots that the current bracket's rung leaves idle). */
+        if (id == 0 && t->running < t->jobs && !t->exhausted) {
+            bool can = true;
+            if (t->max_trials > 0 && admitted(t) >= t->max_trials) {
+                can = false;
+                snprintf(t->stop, sizeof t->stop, "%d trials trained", t->max_trials);
+            } else if (remaining(t) <= 0) {
+                can = false;
+                snprintf(t->stop, sizeof t->stop, "time budget reached");
+            }
+            if (can) {
+                int n = 0;
+                if ((rc = draw_bracket(t, &n, err)) < 0)
+                    return rc;
+                if (n > 0)
+                    continue;
+            }
+        }
+        if (t->running > 0) {
+            if ((rc = wait_one(t, err)) < 0)
+                return rc;
+            continue;
+        }
+        /* Nothing runs and nothing can be drawn: promotions may still be due. */
+        changed = false;
+        if ((rc = promote(t, &changed, err)) < 0)
+            return rc;
+        if (!changed && (rc = next_pending(t, &id, err)) == ET_OK && id == 0)
+            return ET_OK;
+        if (rc < 0)
+            return rc;
+    }
+}
+
+et_status et_tune_run(et_project *p, const et_tune_options *opt, et_tune_event_fn on_event,
+                      void *ctx, et_tune_summary *out, et_error *err)
+{
+    memset(out, 0, sizeof *out);
+    et_tune_options defaults = et_tune_defaults();
+    if (!opt)
+        opt = &defaults;
+    tuner t = {.p = p, .opt = opt, .on_event = on_event, .ctx = ctx, .out = out};
+    t.jobs = opt->jobs > 0 ? opt->jobs : et_tune_default_jobs();
+    if (t.jobs > MAX_JOBS)
+        return et_error_set(err, ET_EINVAL, "jobs %d: at most %d", t.jobs, MAX_JOBS);
+    if (!opt->worker_exe)
+        t.jobs = 1;
+    t.t0 = et_now_s();
+    double session_t0 = t.t0;
+    et_status rc = opt->resume ? load_run(&t, err) : new_run(&t, err);
+    if (!opt->worker_exe)
+        t.jobs = 1; /* a resumed run's stored jobs need worker processes */
+    if (rc == ET_OK) {
+        t.cores = omp_get_max_threads();
+        t.threads = t.jobs > 1 ? (t.cores / t.jobs > 0 ? t.cores / t.jobs : 1) : t.cores;
+        rc = read_data(&t, err);
+    }
+    if (rc < 0) {
+        if (t.run_id && !opt->resume)
+            tune_exec(p, NULL, NULL,
+                      "UPDATE tuner_runs SET status = 'failed', stop_reason = ? "
+                      "WHERE id = ?",
+                      "si", err ? err->msg : "", t.run_id);
+        et_tune_space_destroy(t.space);
+        return rc;
+    }
+    out->run_id = t.run_id;
+    if (t.jobs > 1)
+        note(&t, "%d jobs at once on %d cores", t.jobs, t.cores);
+    rc = loop(&t, err);
+    if (t.running > 0 || et_interrupted())
+        stop_workers(&t);
+    const char *status = rc == ET_OK ? "done" : rc == ET_EINTR ? "interrupted" : "failed";
+    if (rc == ET_EINTR)
+        snprintf(t.stop, sizeof t.stop, "interrupted");
+    else if (rc < 0)
+        snprintf(t.stop, sizeof t.stop, "%.250s", err ? err->msg : "failed");
+    else if (!t.stop[0])
+        snprintf(t.stop, sizeof t.stop, "every bracket finished");
+    tune_exec(p, NULL, NULL,
+              "UPDATE tuner_runs SET status = ?, stop_reason = ?, seconds = ?, pid = 0 WHERE id = "
+              "?",
+              "ssdi", status, t.stop, elapsed(&t), t.run_id);
+    snprintf(out->stop_reason, sizeof out->stop_reason, "%s", t.stop);
+    out->seconds = et_now_s() - session_t0;
+    et_tune_trial *all = NULL;
+    size_t n = 0;
+    et_error ignore = {0};
+    if (tune_trials_read(p, t.run_id, &all, &n, &ignore) == ET_OK) {
+        /* The best: the highest objective; on a tie the faster, then the smaller. */
+        et_precision pr = et_tune_objective_precision(t.objective);
+        const et_tune_trial *best = NULL;
+        for (size_t i = 0; i < n; i++) {
+            const et_tune_trial *x = &all[i];
+            out->counts[x->status]++;
+            double v = et_tune_trial_objective(x, t.objective);
+            if (v < 0)
+                continue;
+            double bv = best ? et_tune_trial_objective(best, t.objective) : -1;
+            if (!best || v > bv ||
+                (v == bv && (x->latency_ms[pr] < best->latency_ms[pr] ||
+                             (x->latency_ms[pr] == best->latency_ms[pr] &&
+                              x->ram_bytes[pr] < best->ram_bytes[pr]))))
+                best = x;
+        }
+        if (best) {
+            out->best_trial = best->id;
+            out->best_objective = et_tune_trial_objective(best, t.objective);
+        }
+        free(all);
+    }
+    et_tune_space_destroy(t.space);
+    free(t.keys);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * One rung of one trial.
+ */
+et_status et_tune_worker(et_project *p, int64_t id, int threads, et_error *err)
+{
+    et_tune_trial *tr = malloc(sizeof *tr);
+    if (!tr)
+        return et_error_set(err, ET_ENOMEM, "out of memory");
+    et_status rc = tune_trial_read(p, id, tr, err);
+    if (rc == ET_OK && tr->status != ET_TRIAL_RUNNING)
+        rc = et_error_set(err, ET_EINVAL, "trial %lld is %s, not running", (long long)id,
+                          et_trial_status_name(tr->status));
+    if (rc < 0) {
+        free(tr);
+        return rc;
+    }
+    if (threads > 0)
+        omp_set_num_threads(threads);
+    et_train_options o = et_train_defaults();
+    o.impulse = &tr->impulse;
+    o.epochs = tr->rung_epochs;
+    o.no_save = true;
+    o.quant_auto = false; /* the fallbacks run when the chosen impulse is trained in full */
+    et_train_result res;
+    et_error te = {0};
+    et_log_level level = et_log_get_level();
+    if (level < ET_LOG_WARN)
+        et_log_set_level(ET_LOG_WARN); /* the tuner reports trials its own way */
+    rc = et_train(p, &o, NULL, NULL, &res, &te);
+    et_log_set_level(level);
+    int64_t attempts = tr->attempts;
+    if (rc == ET_EINTR || (rc == ET_OK && res.interrupted)) {
+        if (rc == ET_OK)
+            et_train_result_free(&res);
+        tune_exec(p, NULL, NULL,
+                  "UPDATE tuner_trials SET status = 'pending' WHERE id = ? AND attempts = ? AND "
+                  "status = 'running'",
+                  "ii", id, attempts);
+        free(tr);
+        return et_error_set(err, ET_EINTR, "interrupted");
+    }
+    if (rc < 0) {
+        rc = tune_exec(p, err, NULL,
+                       "UPDATE tuner_trials SET status = 'failed', error = ?, finished_at = "
+                       "strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ? AND attempts = ? AND "
+                       "status = 'running'",
+                       "sii", te.msg, id, attempts);
+        free(tr);
+        return rc;
+    }
+    json_t *history = json_loads(tr->history, 0, NULL);
+    if (!json_is_array(history)) {
+        json_decref(history);
+        history = json_array();
+    }
+    json_array_append_new(
+        history, json_pack("{s:i,s:i,s:f,s:o,s:f}", "rung", tr->rung, "epochs", res.epochs_run,
+                           "float32", res.validation.accuracy, "int8",
+                           res.has_int8 ? json_real(res.validation_int8.accuracy) : json_null(),
+                           "seconds", res.seconds));
+    char *history_text = json_dumps(history, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(history);
+    char note_text[1100] = "";
+    if (!res.has_int8)
+        snprintf(note_text, sizeof note_text, "no int8 model: %.1000s", res.quant_error);
+    sqlite3_stmt *st = NULL;
+    const char *sql =
+        "UPDATE tuner_trials SET status = 'waiting', epochs = ?, val_f32_accuracy = "
+        "?, val_f32_loss = ?, val_int8_accuracy = ?, val_int8_loss = ?, "
+        "train_seconds = train_seconds + ?, history = ?, error = CASE WHEN ?8 = '' THEN error "
+        "ELSE ?8 END, finished_at = "
+        "strftime('%Y-%m-%dT%H:%M:%SZ','now') "
+        "WHERE id = ? AND attempts = ? AND status = 'running'";
+    if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = et_db_error(p, err, "recording a trial's results");
+    } else {
+        sqlite3_bind_int(st, 1, res.epochs_run);
+        sqlite3_bind_double(st, 2, res.validation.accuracy);
+        sqlite3_bind_double(st, 3, res.validation.loss);
+        if (res.has_int8) {
+            sqlite3_bind_double(st, 4, res.validation_int8.accuracy);
+            sqlite3_bind_double(st, 5, res.validation_int8.loss);
+        }
+        sqlite3_bind_double(st, 6, res.seconds);
+        sqlite3_bind_text(st, 7, history_text ? history_text : "[]", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, note_text, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 9, id);
+        sqlite3_bind_int64(st, 10, attempts);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = et_db_error(p, err, "recording a trial's results");
+        sqlite3_finalize(st);
+    }
+    free(history_text);
+    et_train_result_free(&res);
+    free(tr);
+    return rc;
+}

@@ -1,0 +1,71 @@
+/* What the tuner's files share: the search space's layout and the trial
+ * table's row access. Internal. */
+#ifndef ET_TUNE_INTERNAL_H
+#define ET_TUNE_INTERNAL_H
+
+#include "edgetrain/tune.h"
+
+#include "store/store_internal.h"
+
+#define SPACE_MAX_ALTS 32     /* alternatives per key */
+#define SPACE_MAX_LEARNING 16 /* learning alternatives */
+
+/* One conv-layer alternative: filters per layer; kernels too when explicit
+ * (given as "16:3,32:5" or objects), else drawn from the "kernel" key. */
+typedef struct space_layers {
+    int n;
+    et_conv_layer layer[ET_MAX_CONV_LAYERS];
+    bool kernels;
+} space_layers;
+
+typedef struct space_dense {
+    int n;
+    int units[ET_MAX_DENSE_LAYERS];
+} space_dense;
+
+/* Training keys: in "training" (for every learning alternative) or in one
+ * alternative (overriding). A count of 0 means "not given". */
+typedef struct space_training {
+    int n_lr, n_epochs, n_batch, n_augment, n_dropout;
+    double lr[SPACE_MAX_ALTS];
+    int epochs[SPACE_MAX_ALTS];
+    int batch[SPACE_MAX_ALTS];
+    bool augment[SPACE_MAX_ALTS];
+    double dropout[SPACE_MAX_ALTS];
+} space_training;
+
+typedef struct space_learning {
+    et_model_kind model;
+    int weight; /* relative chance of being drawn, >= 1 */
+    int n_layers, n_kernel, n_dense, n_alpha, n_head;
+    space_layers layers[SPACE_MAX_ALTS];
+    int kernel[SPACE_MAX_ALTS];
+    space_dense dense[SPACE_MAX_ALTS];
+    double alpha[SPACE_MAX_ALTS];
+    int head[SPACE_MAX_ALTS];
+    space_training t;
+} space_learning;
+
+struct et_tune_space {
+    int n_size, n_resize, n_color, n_learning;
+    int width[SPACE_MAX_ALTS], height[SPACE_MAX_ALTS];
+    et_resize_mode resize[SPACE_MAX_ALTS];
+    et_color color[SPACE_MAX_ALTS];
+    space_learning learning[SPACE_MAX_LEARNING];
+    space_training t;
+};
+
+/* Trial rows (trials.c). */
+et_status tune_trial_read(et_project *p, int64_t id, et_tune_trial *out, et_error *err);
+/* Every trial of a run, id order (no pareto). *out malloc'ed. */
+et_status tune_trials_read(et_project *p, int64_t run_id, et_tune_trial **out, size_t *n,
+                           et_error *err);
+/* Sets pareto over trials[0..n) for objective o. */
+void tune_mark_pareto(et_tune_trial *trials, size_t n, et_tune_objective o);
+/* Runs a statement with "?" parameters bound from a printf-like spec:
+ * 'i' int64, 'd' double, 's' text (NULL = NULL), 'n' NULL. Returns the
+ * number of changed rows in *changes when not NULL. */
+et_status tune_exec(et_project *p, et_error *err, int *changes, const char *sql, const char *types,
+                    ...);
+
+#endif
