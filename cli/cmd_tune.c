@@ -529,7 +529,7 @@ static int print_list(cli *c, et_project *p, int64_t run_id, const char *sort, i
                run.target, run.engine, et_tune_objective_name(run.objective), lat, ram, rom,
                et_precision_name(pr));
         printf("%zu trials in %s: %d done, %d pruned (stopped early), %d skipped (over a "
-               "budget), %d failed",
+               "budget or the time left), %d failed",
                n, took, run.counts[ET_TRIAL_DONE], run.counts[ET_TRIAL_PRUNED],
                run.counts[ET_TRIAL_SKIPPED], run.counts[ET_TRIAL_FAILED]);
         int open = run.counts[ET_TRIAL_PENDING] + run.counts[ET_TRIAL_RUNNING] +

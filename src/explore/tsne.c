@@ -43,7 +43,6 @@
 #define MOMENTUM_LATE 0.8
 #define MIN_GAIN 0.01
 #define EXACT_MAX_N 512      /* fewer points: exact repulsion, cheaper than the grid */
-#define ATT_LANES 8          /* neighbours per vector step of the attraction */
 #define PERPLEXITY_TOL 1e-5  /* |entropy - log(perplexity)| accepted */
 #define PERPLEXITY_STEPS 200 /* Newton or bisection steps at most */
 #define PARALLEL_MIN 256     /* fewer points: a step is too short to share out */
@@ -299,27 +298,33 @@ static et_status renumber(const sparse *P, size_t n, int32_t *perm, int32_t *inv
  */
 
 /* The attraction on point i: sum_j P_ij q_ij (y_i - y_j). Neighbours are
- * taken ATT_LANES at a time: their coordinates are gathered into small arrays
- * first, so that the arithmetic (a division per neighbour) runs in vector
- * lanes, each lane with its own sums, added in lane order at the end. */
+ * taken eight at a time: their coordinates are gathered into a vector, the
+ * arithmetic (a division per neighbour) runs in its lanes, each lane keeps its
+ * own sums, and the lanes are added in order at the end. GCC's vector type
+ * keeps the sums in registers (plain arrays were spilled to the stack at
+ * every step). */
+typedef float v8f __attribute__((vector_size(32)));
+
 ET_TSNE_CLONES static void attraction(const graph *Q, const float *yf, size_t i, double out[2])
 {
     float px = yf[2 * i], py = yf[2 * i + 1];
-    float ax[ATT_LANES] = {0}, ay[ATT_LANES] = {0};
+    v8f ax = {0}, ay = {0};
     size_t e = Q->rp[i], end = Q->rp[i + 1];
-    for (; e + ATT_LANES <= end; e += ATT_LANES) {
-        float dx[ATT_LANES], dy[ATT_LANES];
-        for (int c = 0; c < ATT_LANES; c++) {
+    for (; e + 8 <= end; e += 8) {
+        float gx[8], gy[8];
+        for (int c = 0; c < 8; c++) {
             size_t j = (size_t)Q->col[e + c];
-            dx[c] = px - yf[2 * j], dy[c] = py - yf[2 * j + 1];
+            gx[c] = yf[2 * j], gy[c] = yf[2 * j + 1];
         }
-        for (int c = 0; c < ATT_LANES; c++) {
-            float w = Q->val[e + c] / (1 + dx[c] * dx[c] + dy[c] * dy[c]);
-            ax[c] += w * dx[c], ay[c] += w * dy[c];
-        }
+        v8f dx, dy, p;
+        memcpy(&dx, gx, sizeof dx), memcpy(&dy, gy, sizeof dy);
+        memcpy(&p, Q->val + e, sizeof p);
+        dx = px - dx, dy = py - dy;
+        v8f w = p / (1 + dx * dx + dy * dy);
+        ax += w * dx, ay += w * dy;
     }
     double sx = 0, sy = 0;
-    for (int c = 0; c < ATT_LANES; c++)
+    for (int c = 0; c < 8; c++)
         sx += ax[c], sy += ay[c];
     for (; e < end; e++) {
         size_t j = (size_t)Q->col[e];

@@ -66,12 +66,12 @@ struct et_repulsion {
     double kernel_h;  /* the spectra's node spacing (0: none for this m) */
     float **buf;      /* per thread: a strip, re then im */
     int nbuf;
-    int32_t *box;   /* n: box of each point */
-    int32_t *order; /* n: points by box */
-    size_t *start;  /* boxes^2 + 1 */
+    int32_t *box;  /* n: the box of each point */
+    double *u;     /* n x 2: each point's place in its box, 0 .. 1 per axis */
+    double *su;    /* the same, box by box (index order within a box) */
+    size_t *start; /* boxes^2 + 1: where each box starts in su */
     size_t start_cap;
-    double *wx, *wy; /* n x P Lagrange weights */
-    double *zpart;   /* per strip */
+    double *zpart; /* per strip */
     size_t zpart_cap;
 };
 
@@ -83,10 +83,9 @@ et_status et_repulsion_create(size_t n, double h_max, et_repulsion **out)
     r->n = n;
     r->h_max = h_max;
     r->box = malloc(n * sizeof *r->box);
-    r->order = malloc(n * sizeof *r->order);
-    r->wx = malloc(n * P * sizeof *r->wx);
-    r->wy = malloc(n * P * sizeof *r->wy);
-    if (!r->box || !r->order || !r->wx || !r->wy) {
+    r->u = malloc(2 * n * sizeof *r->u);
+    r->su = malloc(2 * n * sizeof *r->su);
+    if (!r->box || !r->u || !r->su) {
         et_repulsion_destroy(r);
         return ET_ENOMEM;
     }
@@ -136,7 +135,7 @@ void et_repulsion_destroy(et_repulsion *r)
     free_grids(r);
     free_bufs(r);
     et_fft_plan_free(&r->plan);
-    free(r->box), free(r->order), free(r->start), free(r->wx), free(r->wy), free(r->zpart);
+    free(r->box), free(r->u), free(r->su), free(r->start), free(r->zpart);
     free(r);
 }
 
@@ -310,7 +309,7 @@ double et_repulsion_compute(et_repulsion *r, const double *y, double *rep, et_st
     double y0 = (ymin + ymax) / 2 - bw * (double)boxes / 2;
     bool par = n >= PAR_MIN;
 
-    /* Boxes and weights. */
+    /* Each point's box and place in it. */
 #pragma omp parallel for schedule(dynamic, 1024) if (par)
     for (ptrdiff_t ii = 0; ii < (ptrdiff_t)n; ii++) {
         size_t i = (size_t)ii;
@@ -318,18 +317,19 @@ double et_repulsion_compute(et_repulsion *r, const double *y, double *rep, et_st
         double bx = fmin(fmax(floor(fx), 0), (double)boxes - 1);
         double by = fmin(fmax(floor(fy), 0), (double)boxes - 1);
         r->box[i] = (int32_t)(by * (double)boxes + bx);
-        lagrange(fx - bx, r->wx + i * P);
-        lagrange(fy - by, r->wy + i * P);
+        r->u[2 * i] = fx - bx, r->u[2 * i + 1] = fy - by;
     }
-    /* Counting sort by box, index order within a box. */
+    /* Counting sort by box, index order within a box: the places, box by box. */
     size_t nb = boxes * boxes;
     memset(r->start, 0, (nb + 1) * sizeof *r->start);
     for (size_t i = 0; i < n; i++)
         r->start[r->box[i] + 1]++;
     for (size_t b = 0; b < nb; b++)
         r->start[b + 1] += r->start[b];
-    for (size_t i = 0; i < n; i++)
-        r->order[r->start[r->box[i]]++] = (int32_t)i;
+    for (size_t i = 0; i < n; i++) {
+        size_t at = r->start[r->box[i]]++;
+        r->su[2 * at] = r->u[2 * i], r->su[2 * at + 1] = r->u[2 * i + 1];
+    }
     for (size_t b = nb; b > 0; b--)
         r->start[b] = r->start[b - 1];
     r->start[0] = 0;
@@ -341,12 +341,14 @@ double et_repulsion_compute(et_repulsion *r, const double *y, double *rep, et_st
         memset(rows, 0, P * m * sizeof *rows);
         memset(r->gim + (size_t)brow * P * m, 0, P * m * sizeof *rows);
         for (size_t b = (size_t)brow * boxes; b < (size_t)(brow + 1) * boxes; b++) {
-            size_t col0 = (b % boxes) * P;
+            float *at = rows + (b % boxes) * P;
             for (size_t e = r->start[b]; e < r->start[b + 1]; e++) {
-                size_t i = (size_t)r->order[e];
+                double wx[P], wy[P];
+                lagrange(r->su[2 * e], wx);
+                lagrange(r->su[2 * e + 1], wy);
                 for (size_t a = 0; a < P; a++)
                     for (size_t c = 0; c < P; c++)
-                        rows[a * m + col0 + c] += (float)(r->wy[i * P + a] * r->wx[i * P + c]);
+                        at[a * m + c] += (float)(wy[a] * wx[c]);
             }
         }
     }
@@ -394,13 +396,15 @@ double et_repulsion_compute(et_repulsion *r, const double *y, double *rep, et_st
 #pragma omp parallel for schedule(dynamic, 1024) if (par)
     for (ptrdiff_t ii = 0; ii < (ptrdiff_t)n; ii++) {
         size_t i = (size_t)ii, b = (size_t)r->box[i];
-        size_t at0 = (b / boxes) * P * m + (b % boxes) * P;
-        double fx = 0, fy = 0;
+        const float *gr = r->gre + (b / boxes) * P * m + (b % boxes) * P;
+        const float *gi = r->gim + (b / boxes) * P * m + (b % boxes) * P;
+        double wx[P], wy[P], fx = 0, fy = 0;
+        lagrange(r->u[2 * i], wx);
+        lagrange(r->u[2 * i + 1], wy);
         for (size_t a = 0; a < P; a++)
             for (size_t c = 0; c < P; c++) {
-                size_t at = at0 + a * m + c;
-                double wt = r->wy[i * P + a] * r->wx[i * P + c];
-                fx += wt * r->gre[at], fy += wt * r->gim[at];
+                double wt = wy[a] * wx[c];
+                fx += wt * gr[a * m + c], fy += wt * gi[a * m + c];
             }
         rep[2 * i] = fx;
         rep[2 * i + 1] = fy;

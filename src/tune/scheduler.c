@@ -83,6 +83,7 @@ typedef struct tuner {
      * estimates are scaled by the ratio, which covers what the machine's
      * rates miss (other load, jobs sharing memory bandwidth). */
     double est_sum, measured_sum;
+    bool time_limited; /* something was cut short, skipped or dropped for time */
     char stop[256];
 } tuner;
 
@@ -518,6 +519,7 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
              * (a resumed run with more time may draw it). */
             free(d->json);
             d->json = NULL;
+            t->time_limited = true;
             if (++timed >= 20 && *n_admitted == 0)
                 break;
             continue;
@@ -674,15 +676,18 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
         qsort(cohort, nc, sizeof *cohort, by_objective);
         size_t keep = entered / (size_t)t->eta;
         keep = keep < 1 ? 1 : keep > nc ? nc : keep;
-        /* With a time budget, the rest of the bracket is fitted again to the time left,
-         * now that the estimates have learnt from the rungs done: its last rung
-         * shrinks (never below what the trials have) rather than not running. */
-        double scale = 1;
+        /* With a time budget, the rest of the bracket must fit the time left, with
+         * the estimates learnt from the rungs done. When it does not, the
+         * intermediate rungs are dropped: the trials that would have reached the
+         * last rung go there at once and train the epochs that fit (shrinking
+         * every rung instead would leave the last one too short to matter). */
+        int next = k + 1;
+        int fit[SPACE_MAX_ALTS * 4] = {0};
+        bool jump = false;
         if (t->budget_s > 0) {
             double total = 0;
-            size_t nr = keep;
-            for (int r = k + 1; r < rungs;
-                 r++, nr = nr / (size_t)t->eta ? nr / (size_t)t->eta : 1) {
+            size_t nr = keep, final_n = keep;
+            for (int r = k + 1; r < rungs; r++) {
                 double mean = 0;
                 for (size_t i = 0; i < keep; i++)
                     mean += estimate(t, &cohort[i].impulse,
@@ -690,25 +695,39 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
                                                  cohort[i].impulse.batch_size, r, rungs)) /
                             (double)keep;
                 total += ceil((double)nr / t->jobs) * mean;
+                final_n = nr;
+                nr = nr / (size_t)t->eta ? nr / (size_t)t->eta : 1;
             }
-            if (total > 0.9 * remaining(t) && total > 0)
-                scale = fmax(0, 0.9 * remaining(t)) / total;
+            double avail = 0.9 * remaining(t);
+            if (total > avail && next < rungs - 1) {
+                jump = true;
+                t->time_limited = true;
+                next = rungs - 1;
+                keep = final_n < keep ? final_n : keep;
+                double slot = avail / ceil((double)keep / t->jobs);
+                for (size_t i = 0; i < keep && i < sizeof fit / sizeof fit[0]; i++) {
+                    const et_tune_trial *x = &cohort[i];
+                    int e = x->full_epochs;
+                    double one = estimate(t, &x->impulse, 1), all = estimate(t, &x->impulse, e);
+                    if (all > slot && e > 1) {
+                        double per = (all - one) / (e - 1);
+                        e = per > 0 ? (int)floor((slot - (one - per)) / per) : e;
+                    }
+                    fit[i] = e < x->epochs ? x->epochs : e > x->full_epochs ? x->full_epochs : e;
+                }
+            }
         }
         for (size_t i = 0; rc == ET_OK && i < nc; i++) {
             const et_tune_trial *x = &cohort[i];
             if (i < keep) {
-                int full = x->full_epochs;
-                if (scale < 1) {
-                    full = (int)floor(full * scale);
-                    full = full < x->epochs ? x->epochs : full;
-                }
-                int ep = rung_epochs(t, full, x->impulse.batch_size, k + 1, rungs);
+                int full = jump && i < sizeof fit / sizeof fit[0] ? fit[i] : x->full_epochs;
+                int ep = rung_epochs(t, full, x->impulse.batch_size, next, rungs);
                 /* Nothing to gain when the next rung trains no longer: it moves up as it is. */
                 bool same = ep <= x->epochs;
                 rc = tune_exec(t->p, err, NULL,
                                "UPDATE tuner_trials SET rung = ?, rung_epochs = ?, status = ?, "
                                "full_epochs = ? WHERE id = ?",
-                               "iisii", (int64_t)(k + 1), (int64_t)ep, same ? "waiting" : "pending",
+                               "iisii", (int64_t)next, (int64_t)ep, same ? "waiting" : "pending",
                                (int64_t)full, x->id);
                 if (rc == ET_OK)
                     emit(t, ET_TUNE_EVENT_PROMOTED, x->id, NULL);
@@ -717,12 +736,12 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
                 double thr = et_tune_trial_objective(&cohort[keep - 1], t->objective);
                 snprintf(reason, sizeof reason,
                          "pruned after rung %d of %d (%d epochs): %s %.2f%%, the best %zu of %zu "
-                         "reached %.2f%%",
+                         "reached %.2f%%%s",
                          k + 1, rungs, x->epochs,
                          t->objective == ET_TUNE_INT8_ACCURACY ? "int8 accuracy"
                                                                : "float32 accuracy",
                          100 * fmax(0, et_tune_trial_objective(x, t->objective)), keep, entered,
-                         100 * thr);
+                         100 * thr, jump ? " (the time left fits only the last rung)" : "");
                 rc = tune_exec(t->p, err, NULL,
                                "UPDATE tuner_trials SET status = 'pruned', error = ? WHERE id = ?",
                                "si", reason, x->id);
@@ -901,7 +920,10 @@ static et_status start(tuner *t, int64_t id, et_error *err)
             est = estimate(t, &tr.impulse, fit);
         }
     }
+    if (shortened[0])
+        t->time_limited = true;
     if (est > remaining(t)) {
+        t->time_limited = true;
         char reason[256], need[32], left[32];
         et_format_duration(est, need, sizeof need);
         et_format_duration(fmax(0, remaining(t)), left, sizeof left);
@@ -1294,8 +1316,9 @@ et_status et_tune_run(et_project *p, const et_tune_options *opt, et_tune_event_f
         snprintf(t.stop, sizeof t.stop, "interrupted");
     else if (rc < 0)
         snprintf(t.stop, sizeof t.stop, "%.250s", err ? err->msg : "failed");
-    else if (!t.stop[0])
-        snprintf(t.stop, sizeof t.stop, "every bracket finished");
+    else if (!t.stop[0] || (t.time_limited && !strstr(t.stop, "time budget")))
+        snprintf(t.stop, sizeof t.stop, "%s",
+                 t.time_limited ? "time budget reached" : "every bracket finished");
     tune_exec(p, NULL, NULL,
               "UPDATE tuner_runs SET status = ?, stop_reason = ?, seconds = ?, pid = 0 WHERE id = "
               "?",
