@@ -338,7 +338,7 @@ Test(cli, demo_on_a_small_mnist_style_folder)
 
 /* The foundation issue's acceptance check on the real data set, when the
  * Debian package is installed (scripts/setup.sh installs it). */
-Test(cli, fashion_mnist_imports_70000_samples, .timeout = 120)
+Test(cli, fashion_mnist_imports_70000_samples, .timeout = 600)
 {
     const char *fm = "/usr/share/datasets/fashion-mnist";
     if (access(fm, R_OK) != 0)
@@ -577,7 +577,7 @@ static const char *separable_project(const char *dir, int per_class)
     return proj;
 }
 
-Test(cli, train_then_test, .timeout = 120)
+Test(cli, train_then_test, .timeout = 600)
 {
     const char *dir = tu_tmpdir();
     const char *proj = separable_project(dir, 40);
@@ -717,7 +717,7 @@ Test(cli, train_then_test, .timeout = 120)
     free(err);
 }
 
-Test(cli, early_stopping_and_augmentation, .timeout = 120)
+Test(cli, early_stopping_and_augmentation, .timeout = 600)
 {
     const char *dir = tu_tmpdir();
     const char *proj = separable_project(dir, 30);
@@ -756,7 +756,7 @@ Test(cli, early_stopping_and_augmentation, .timeout = 120)
 }
 
 /* Ctrl-C during training: the best epoch so far is stored, status interrupted. */
-Test(cli, ctrl_c_keeps_the_best_epoch, .timeout = 120)
+Test(cli, ctrl_c_keeps_the_best_epoch, .timeout = 600)
 {
     const char *dir = tu_tmpdir();
     const char *proj = separable_project(dir, 200);

@@ -46,7 +46,7 @@ static et_model *model_of(int size, et_model_kind kind)
     return m;
 }
 
-Test(estimate, machine_figures_are_measured_once_then_cached, .timeout = 60)
+Test(estimate, machine_figures_are_measured_once_then_cached, .timeout = 600)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", tu_path(tu_tmpdir(), "cache"));

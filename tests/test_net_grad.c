@@ -314,13 +314,13 @@ static fd_case v2_case(et_kernel_set k)
                      .noise = k == ET_KERNELS_FAST ? 1e-6 : 0};
 }
 
-Test(net_grad, gradients_mobilenetv2_ref, .timeout = 60)
+Test(net_grad, gradients_mobilenetv2_ref, .timeout = 600)
 {
     fd_case c = v2_case(ET_KERNELS_REF);
     fd_run(&c, "ref");
 }
 
-Test(net_grad, gradients_mobilenetv2_fast, .timeout = 60)
+Test(net_grad, gradients_mobilenetv2_fast, .timeout = 600)
 {
     fd_case c = v2_case(ET_KERNELS_FAST);
     fd_run(&c, "fast");
@@ -329,7 +329,7 @@ Test(net_grad, gradients_mobilenetv2_fast, .timeout = 60)
 /* The whole tiny MobileNetV2, default initialization: the reference and the
  * fast kernels give the same probabilities and gradients up to rounding
  * (amplified by the depth, see above), node by node. */
-Test(net_grad, fast_and_ref_agree_on_mobilenetv2, .timeout = 60)
+Test(net_grad, fast_and_ref_agree_on_mobilenetv2, .timeout = 600)
 {
     et_impulse imp = tiny_v2();
     imp.dropout = 0.2;

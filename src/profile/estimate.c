@@ -114,9 +114,9 @@ static bool time_conv(int n, int hw, int in_c, int out_c, int k, bool depthwise,
     c.scratch = malloc(scratch + 16);
     bool ok = c.x && c.dx && c.w && c.dw && c.b && c.db && c.y && c.dy && c.scratch;
     if (ok) {
-        *fwd = best_time(run_conv, &c, 5);
+        *fwd = best_time(run_conv, &c, 3);
         c.backward = true;
-        *train = best_time(run_conv, &c, 5);
+        *train = best_time(run_conv, &c, 3);
     }
     free(c.x);
     free(c.dx);
