@@ -251,7 +251,9 @@ int etrt_model_init(etrt_model *m, const void *blob, size_t size)
         const etrt_tensor_rec *t = &m->tensors[i];
         if (t->type != h->type)
             return ETRT_EOP;
-        if (t->h < 1 || t->w < 1 || t->c < 1 || t->h > 65535 || t->w > 65535 || t->c > 65535)
+        /* A flattened tensor is 1 x 1 x (h*w*c): channels may be many. */
+        if (t->h < 1 || t->w < 1 || t->c < 1 || t->h > 65535 || t->w > 65535 ||
+            tensor_count(t) > 0x7FFFFFFFu)
             return ETRT_ESHAPE;
         if (t->offset % 4 != 0 ||
             (uint64_t)t->offset + tensor_count(t) * elem_size(t->type) > h->arena_size)

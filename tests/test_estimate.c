@@ -65,6 +65,8 @@ Test(estimate, machine_figures_are_measured_once_then_cached, .timeout = 600)
     /* A training that took twice the estimate moves the correction half way. */
     et_machine_rates_learn(&b, 20.0, 10.0);
     cr_assert_float_eq(b.correction, 1.5, 1e-12);
+    et_machine_rates_learn(&b, 1.0, 0.01); /* too short to learn from */
+    cr_assert_float_eq(b.correction, 1.5, 1e-12);
     et_machine_rates c;
     cr_assert_eq(et_machine_rates_get(&c, &err), ET_OK);
     cr_assert_float_eq(c.correction, 1.5, 1e-12);

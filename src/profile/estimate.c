@@ -386,12 +386,16 @@ et_status et_machine_rates_get(et_machine_rates *out, et_error *err)
 
 void et_machine_rates_learn(et_machine_rates *r, double measured, double estimated)
 {
-    if (!(measured > 0) || !(estimated > 0) || !isfinite(measured / estimated))
+    /* Short runs are mostly fixed costs (start-up, the first touch of the
+     * data): they would teach nothing about the per-sample figures. */
+    if (!(measured >= 5.0) || !(estimated > 0) || !isfinite(measured / estimated))
         return;
     /* estimated already includes the old correction: the new one moves half
      * way towards what would have been exact. */
     double exact = r->correction * measured / estimated;
     r->correction = 0.5 * r->correction + 0.5 * exact;
+    /* Kernel timings can be off by a few times on a busy machine, not more. */
+    r->correction = r->correction < 0.25 ? 0.25 : r->correction > 4.0 ? 4.0 : r->correction;
     write_cache(r);
 }
 
@@ -453,6 +457,7 @@ void et_estimate_training(const et_model *m, const et_machine_rates *r, size_t n
     }
     out->step_seconds = step;
     double k = r->correction > 0 ? r->correction : 1.0;
+    k = k < 0.25 ? 0.25 : k > 4.0 ? 4.0 : k; /* as et_machine_rates_learn bounds it */
     out->train_seconds = k * step * (double)n_train * epochs;
     out->validation_seconds = k * infer * (double)n_val * (epochs + 1); /* + the final measure */
     if (int8) {
