@@ -222,7 +222,7 @@ int cmd_demo(cli *c, int argc, char **argv)
         } else {
             printf("\nint8: %s\n", tr.quant_error);
         }
-        printf("\nDevice profiles and the tuner land with later releases. Look around:\n"
+        printf("\nLook around (profile: latency, RAM and flash on a device; tune: search models that fit):\n"
                "  edgetrain -C %s data list --label Sandal\n"
                "  edgetrain -C %s impulse preview 1 --out preview/\n"
                "  edgetrain -C %s model summary\n"
