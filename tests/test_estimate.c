@@ -28,6 +28,12 @@ Test(estimate, durations_read_and_print)
     char buf[32];
     et_format_duration(45.4, buf, sizeof buf);
     cr_assert_str_eq(buf, "45s");
+    et_format_duration(0.04, buf, sizeof buf);
+    cr_assert_str_eq(buf, "0.0s");
+    et_format_duration(3.26, buf, sizeof buf);
+    cr_assert_str_eq(buf, "3.3s");
+    et_format_duration(9.96, buf, sizeof buf);
+    cr_assert_str_eq(buf, "10s");
     et_format_duration(2310, buf, sizeof buf);
     cr_assert_str_eq(buf, "38m 30s");
     et_format_duration(3720, buf, sizeof buf);

@@ -471,7 +471,14 @@ void et_estimate_training(const et_model *m, const et_machine_rates *r, size_t n
 
 void et_format_duration(double seconds, char *buf, size_t n)
 {
-    long s = lround(seconds < 0 ? 0 : seconds);
+    if (!(seconds >= 0))
+        seconds = 0;
+    /* Under 10 s one decimal, so a 0.4 s estimate does not read "0s". */
+    if (seconds < 9.95) {
+        snprintf(buf, n, "%.1fs", seconds);
+        return;
+    }
+    long s = lround(seconds);
     if (s < 60)
         snprintf(buf, n, "%lds", s);
     else if (s < 3600)
