@@ -125,11 +125,19 @@ typedef struct converted {
     et_plan f32, q8;
 } converted;
 
-static void convert(converted *c, et_impulse *imp, int channels, size_t n)
+/* Edits the parameters before conversion (edge cases). */
+typedef void (*params_edit)(const et_model *m, float *params);
+
+/* Converts a model for inputs uniform in [0, 1), or all equal to `constant`
+ * when it is not negative; `edit` (may be NULL) changes the parameters first. */
+static void convert_ex(converted *c, et_impulse *imp, int channels, size_t n, float constant,
+                       params_edit edit)
 {
     c->m = build(imp, 5, channels);
     c->net = make_net(c->m, (int)n, ET_KERNELS_FAST);
     float *params = params_for(c->m, c->net);
+    if (edit)
+        edit(c->m, params);
     et_shape in = et_model_input_shape(c->m);
     c->row = (size_t)in.h * in.w * in.c;
     c->n = n;
@@ -137,7 +145,7 @@ static void convert(converted *c, et_impulse *imp, int channels, size_t n)
     c->x = malloc(n * c->row * sizeof *c->x);
     uint32_t s = 3;
     for (size_t i = 0; i < n * c->row; i++)
-        c->x[i] = rng_uniform(&s, 0.0f, 1.0f);
+        c->x[i] = constant >= 0 ? constant : rng_uniform(&s, 0.0f, 1.0f);
     array_rows a = {c->x, c->row};
     et_row_source src = {array_row, &a, n, in.h, in.w, in.c};
     et_qgraph g;
@@ -148,6 +156,11 @@ static void convert(converted *c, et_impulse *imp, int channels, size_t n)
     cr_assert_eq(et_qgraph_emit(&g, ETRT_FLOAT32, false, &c->f32, &err), ET_OK, "%s", err.msg);
     cr_assert_eq(et_qgraph_emit(&g, ETRT_INT8, true, &c->q8, &err), ET_OK, "%s", err.msg);
     et_qgraph_free(&g);
+}
+
+static void convert(converted *c, et_impulse *imp, int channels, size_t n)
+{
+    convert_ex(c, imp, channels, n, -1, NULL);
 }
 
 static void converted_free(converted *c)
@@ -398,4 +411,46 @@ Test(quant, fake_quantization_rounds_to_the_int8_grid)
     cr_assert_eq(et_net_set_fake_quant(c.net, &fq, 1, &err), ET_EINVAL);
     free(plain);
     converted_free(&c);
+}
+
+/* The first conv's channel 3 with all-zero weights and a bias: its int8
+ * weight scale cannot come from the weights (their max is 0); the plan must
+ * stay valid, and that channel must carry the bias alone. */
+static void zero_channel(const et_model *m, float *params)
+{
+    for (int i = 0; i < et_model_node_count(m); i++) {
+        const et_layer_info *l = et_model_layer(m, i);
+        if (l->kind != ET_NODE_CONV2D)
+            continue;
+        size_t per_out = (size_t)l->kernel_h * l->kernel_w * et_model_layer(m, l->inputs[0])->out.c;
+        float *w = params + l->param_offset;
+        memset(w + 3 * per_out, 0, per_out * sizeof *w);
+        if (l->use_bias)
+            w[(size_t)l->units * per_out + 3] = 0.25f;
+        return;
+    }
+}
+
+Test(quant_edges, a_channel_with_all_zero_weights)
+{
+    et_impulse imp = et_impulse_defaults();
+    imp.width = imp.height = 16;
+    converted c = {0};
+    convert_ex(&c, &imp, 1, 32, -1, zero_channel);
+    check_plans(&c, 2e-5, 0.03, 0.9);
+    converted_free(&c);
+}
+
+/* Every calibration sample the same: the input's range is a single value. */
+Test(quant_edges, a_constant_input)
+{
+    et_impulse imp = et_impulse_defaults();
+    imp.width = imp.height = 16;
+    for (int k = 0; k < 2; k++) {
+        converted c = {0};
+        float value = k ? 0.5f : 0.0f; /* 0: the range is the single point 0 */
+        convert_ex(&c, &imp, 1, 8, value, NULL);
+        check_plans(&c, 2e-5, 0.03, 1.0);
+        converted_free(&c);
+    }
 }

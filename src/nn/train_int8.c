@@ -12,6 +12,7 @@
 
 #define QAT_DEFAULT_EPOCHS 3
 #define QAT_LR_SHARE 0.1 /* fine-tuning runs at a tenth of the training rate */
+#define INT8_FEW_VALIDATION 20 /* fewer validation samples: a warning before converting */
 
 /* One int8 model and its validation figures. */
 typedef struct candidate {
@@ -153,6 +154,11 @@ char *et_train_make_int8(et_trainer *t, const et_model *model, const et_train_op
     const double f32 = out->validation.accuracy;
     float *f32_probs = malloc((t->n_val + 1) * t->classes * sizeof *f32_probs);
     candidate best = {0};
+    if (t->n_val < INT8_FEW_VALIDATION)
+        et_log_warn("int8: calibrating on only %zu validation sample%s: the activation ranges "
+                    "may not cover new data, and the int8 accuracy and the fallback decision "
+                    "rest on %s alone (import more data or raise learning.validation_split)",
+                    t->n_val, t->n_val == 1 ? "" : "s", t->n_val == 1 ? "it" : "them");
     et_status rc = f32_probs ? ET_OK : et_error_set(&err, ET_ENOMEM, "out of memory");
     if (rc == ET_OK) {
         memcpy(f32_probs, t->probs, t->n_val * t->classes * sizeof *f32_probs);
