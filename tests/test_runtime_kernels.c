@@ -468,6 +468,14 @@ static const conv_case conv_cases[] = {
     {0, {1, 7, 7, 8}, 5, 1, 1, 2, ET_PADDING_SAME, ACT_NONE, 1},    /* 1x1, stride 2 */
     {0, {1, 8, 6, 3}, 2, 2, 2, 2, ET_PADDING_VALID, ACT_NONE, 1},
     {0, {1, 12, 12, 16}, 24, 3, 3, 1, ET_PADDING_SAME, ACT_RELU6, 1},
+    /* One input channel, stride 1, rows wider than 16: blocks of 16 pixels
+     * from the input, the last one overlapping; 5x5 valid; 3 channels and
+     * stride 2 (the same path, lane by lane). */
+    {0, {2, 20, 30, 1}, 7, 3, 3, 1, ET_PADDING_SAME, ACT_RELU, 1},
+    {0, {1, 9, 40, 1}, 5, 5, 5, 1, ET_PADDING_VALID, ACT_NONE, 0},
+    {0, {1, 6, 17, 1}, 3, 3, 3, 1, ET_PADDING_SAME, ACT_RELU6, 1},
+    {0, {1, 10, 21, 3}, 4, 3, 3, 1, ET_PADDING_SAME, ACT_RELU6, 1},
+    {0, {1, 11, 35, 1}, 3, 3, 3, 2, ET_PADDING_SAME, ACT_NONE, 1},
     {1, {2, 7, 9, 3}, 1, 3, 3, 1, ET_PADDING_SAME, ACT_NONE, 1},
     {1, {1, 8, 7, 4}, 2, 3, 3, 2, ET_PADDING_SAME, ACT_RELU6, 1},
     {1, {1, 6, 5, 16}, 1, 3, 3, 1, ET_PADDING_VALID, ACT_RELU, 0},
@@ -553,6 +561,50 @@ Test(conv_s8, exact_when_nothing_rounds)
             cr_assert_eq(got[j], quantize_ref(yf[j], 0.125, q.zp_out, q.p.act_min, q.p.act_max),
                          "%s: [%zu]", name, j);
         free_tracked();
+    }
+}
+
+/* A 1x1 conv on one channel takes the 16-pixel path: acc = w * (x + offset)
+ * + bias, with random biases and random
+ * multipliers and shifts (left shifts that wrap included): every output is
+ * TFLite's scalar requantization of its accumulator. Biases span
+ * [-2^30, 2^30), far past any real one, without overflowing the accumulator. */
+Test(conv_s8, pixel_path_requantizes_as_the_scalar_formula)
+{
+    enum { W = 48, C = 64 };
+    uint32_t s = 77;
+    int8_t x[W], w[C], y[W * C];
+    int32_t bias[C], mult[C], shift[C];
+    for (int rep = 0; rep < 50; rep++) {
+        for (int i = 0; i < W; i++)
+            x[i] = (int8_t)rng_int(&s, -128, 127);
+        for (int c = 0; c < C; c++) {
+            w[c] = (int8_t)rng_int(&s, -127, 127);
+            bias[c] = (int32_t)(rng_next(&s) >> 1) - (1 << 30); /* no overflow in acc */
+            mult[c] = (int32_t)(rng_next(&s) >> 1); /* [0, 2^31) */
+            shift[c] = rng_int(&s, -31, 31);
+        }
+        mult[0] = INT32_MAX;
+        mult[1] = 0;
+        etrt_conv_s8_params p = {.win = {1, 1, 1, 1, 0, 0},
+                                 .input_offset = rng_int(&s, -127, 128),
+                                 .output_offset = rng_int(&s, -128, 127),
+                                 .act_min = -128,
+                                 .act_max = 127,
+                                 .multiplier = mult,
+                                 .shift = shift};
+        etrt_dims in = {1, 1, W, 1}, out = {1, 1, W, C};
+        int32_t scratch[4];
+        etrt_conv2d_s8(&p, in, x, w, bias, out, y, scratch);
+        for (int i = 0; i < W; i++)
+            for (int c = 0; c < C; c++) {
+                int32_t acc = w[c] * (x[i] + p.input_offset) + bias[c];
+                int32_t v = etrt_mul_by_quantized_multiplier(acc, mult[c], shift[c]) +
+                            p.output_offset;
+                v = v < -128 ? -128 : v > 127 ? 127 : v;
+                cr_assert_eq(y[i * C + c], v, "rep %d pixel %d channel %d: acc %d mult %d shift %d",
+                             rep, i, c, acc, mult[c], shift[c]);
+            }
     }
 }
 
