@@ -22,7 +22,7 @@
 
 typedef struct bench {
     const char *name;
-    enum { CONV, DEPTHWISE, DENSE, MAXPOOL, BATCHNORM, RELU6 } op;
+    enum { CONV, DEPTHWISE, DENSE, MAXPOOL, BATCHNORM, RELU6, BN_RELU6 } op;
     et_dims in;
     int out_c, k, stride;
     /* set up by prepare() */
@@ -132,6 +132,23 @@ static void run(bench *b, int fast, int backward)
             (fast ? et_batchnorm_backward_fast : et_batchnorm_backward_ref)(
                 rows, b->in.c, b->x, b->gamma, b->mean, b->invstd, b->y, b->dx, b->dw, b->db);
         break;
+    case BN_RELU6: /* fast: the fused kernels; ref: batch norm, then ReLU6 in place */
+        if (!backward && fast) {
+            et_batchnorm_act_forward_train_fast(&bnp, ET_ACT_RELU6, rows, b->in.c, b->x, b->gamma,
+                                                b->beta, b->y, b->mean, b->invstd, NULL, NULL);
+        } else if (!backward) {
+            et_batchnorm_forward_train_ref(&bnp, rows, b->in.c, b->x, b->gamma, b->beta, b->y,
+                                           b->mean, b->invstd, NULL, NULL);
+            et_relu6_forward_ref(b->ny, b->y, b->y);
+        } else if (fast) {
+            et_batchnorm_act_backward_fast(ET_ACT_RELU6, rows, b->in.c, b->x, NULL, b->gamma,
+                                           b->beta, b->mean, b->invstd, b->dy, b->dx, b->dw, b->db);
+        } else {
+            et_relu6_backward_ref(b->ny, b->y, b->dy, b->dx);
+            et_batchnorm_backward_ref(rows, b->in.c, b->x, b->gamma, b->mean, b->invstd, b->dx,
+                                      b->dx, b->dw, b->db);
+        }
+        break;
     case RELU6:
         if (!backward)
             (fast ? et_relu6_forward_fast : et_relu6_forward_ref)(b->nx, b->x, b->y);
@@ -188,6 +205,10 @@ int main(int argc, char **argv)
         B("maxpool 2x2/2 32x26x26x32", MAXPOOL, 32, 26, 26, 32, 32, 2, 2),
         B("batchnorm train 32x48x48x32", BATCHNORM, 32, 48, 48, 32, 32, 1, 1),
         B("relu6 32x48x48x32", RELU6, 32, 48, 48, 32, 32, 1, 1),
+        B("batchnorm+relu6 32x48x48x32", BN_RELU6, 32, 48, 48, 32, 32, 1, 1),
+        B("batchnorm train 32x24x24x96", BATCHNORM, 32, 24, 24, 96, 96, 1, 1),
+        B("relu6 32x24x24x96", RELU6, 32, 24, 24, 96, 96, 1, 1),
+        B("batchnorm+relu6 32x24x24x96", BN_RELU6, 32, 24, 24, 96, 96, 1, 1),
     };
     const int threads = omp_get_max_threads();
     printf("edgetrain kernels: ref/ vs fast/, batch 32, best of several runs, ms per call\n");

@@ -582,6 +582,120 @@ static void bn_compare(size_t rows, int c, uint32_t s)
     assert_close(name, "infer dbeta", dbt1, dbt0, c);
 }
 
+/* Batch norm fused with the activation after it: the bits of the fast batch
+ * norm then the fast activation, both ways (the backward pass with the mask
+ * recomputed from x and read from y), and close to ref/'s composition. */
+static void bn_act_compare(size_t rows, int c, et_act act, uint32_t s)
+{
+    char name[64];
+    snprintf(name, sizeof name, "batchnorm+%s %zux%d", act == ET_ACT_RELU ? "relu" : "relu6", rows,
+             c);
+    size_t n = rows * (size_t)c;
+    et_batchnorm_params p = {.epsilon = 1e-3f, .momentum = 0.9f};
+    /* Spread so that both clips of ReLU6 are hit: gamma up to 4 puts some
+     * outputs above 6. */
+    float *x = frand(n, &s, 1, 5), *dy = frand(n, &s, -1, 1);
+    float *gamma = frand(c, &s, 0.5f, 4), *beta = frand(c, &s, -1, 3);
+    float *rm0 = frand(c, &s, 2, 4), *rv0 = frand(c, &s, 0.5f, 2);
+    float *rm1 = copy_of(rm0, c), *rv1 = copy_of(rv0, c), *rm2 = copy_of(rm0, c),
+          *rv2 = copy_of(rv0, c);
+    void (*act_fwd_ref)(size_t, const float *, float *) =
+        act == ET_ACT_RELU ? et_relu_forward_ref : et_relu6_forward_ref;
+    void (*act_bwd_ref)(size_t, const float *, const float *, float *) =
+        act == ET_ACT_RELU ? et_relu_backward_ref : et_relu6_backward_ref;
+    void (*act_fwd)(size_t, const float *, float *) =
+        act == ET_ACT_RELU ? et_relu_forward_fast : et_relu6_forward_fast;
+    void (*act_bwd)(size_t, const float *, const float *, float *) =
+        act == ET_ACT_RELU ? et_relu_backward_fast : et_relu6_backward_fast;
+
+    /* ref/: batch norm, then the activation in place. */
+    float *y0 = fgarbage(n), *m0 = fgarbage(c), *is0 = fgarbage(c);
+    et_batchnorm_forward_train_ref(&p, rows, c, x, gamma, beta, y0, m0, is0, rm0, rv0);
+    act_fwd_ref(n, y0, y0);
+    /* fast, unfused. */
+    float *y1 = fgarbage(n), *m1 = fgarbage(c), *is1 = fgarbage(c);
+    et_batchnorm_forward_train_fast(&p, rows, c, x, gamma, beta, y1, m1, is1, rm1, rv1);
+    act_fwd(n, y1, y1);
+    /* fast, fused. */
+    float *y2 = fgarbage(n), *m2 = fgarbage(c), *is2 = fgarbage(c);
+    et_batchnorm_act_forward_train_fast(&p, act, rows, c, x, gamma, beta, y2, m2, is2, rm2, rv2);
+    assert_close(name, "train y", y2, y0, n);
+    assert_same(name, "train y", y2, y1, n);
+    assert_same(name, "mean", m2, m1, c);
+    assert_same(name, "invstd", is2, is1, c);
+    assert_same(name, "running mean", rm2, rm1, c);
+    assert_same(name, "running var", rv2, rv1, c);
+    size_t clipped = 0;
+    for (size_t i = 0; i < n; i++)
+        clipped += y2[i] == 0.0f || y2[i] == 6.0f;
+    cr_assert(clipped > 0 && clipped < n, "%s: %zu of %zu outputs clipped", name, clipped, n);
+
+    float *g0 = fgarbage(n), *dx0 = fgarbage(n), *dg0 = fgarbage(c), *db0 = fgarbage(c);
+    act_bwd_ref(n, y0, dy, g0);
+    et_batchnorm_backward_ref(rows, c, x, gamma, m0, is0, g0, dx0, dg0, db0);
+    float *g1 = fgarbage(n), *dx1 = fgarbage(n), *dg1 = fgarbage(c), *db1 = fgarbage(c);
+    act_bwd(n, y1, dy, g1);
+    et_batchnorm_backward_fast(rows, c, x, gamma, m1, is1, g1, dx1, dg1, db1);
+    for (int from_y = 0; from_y < 2; from_y++) {
+        char what[32];
+        float *dx2 = fgarbage(n), *dg2 = fgarbage(c), *db2 = fgarbage(c);
+        et_batchnorm_act_backward_fast(act, rows, c, x, from_y ? y2 : NULL, gamma, beta, m2, is2,
+                                       dy, dx2, dg2, db2);
+        snprintf(what, sizeof what, "dx%s", from_y ? " (mask from y)" : "");
+        assert_close(name, what, dx2, dx0, n);
+        assert_same(name, what, dx2, dx1, n);
+        snprintf(what, sizeof what, "dgamma%s", from_y ? " (mask from y)" : "");
+        assert_close(name, what, dg2, dg0, c);
+        assert_same(name, what, dg2, dg1, c);
+        snprintf(what, sizeof what, "dbeta%s", from_y ? " (mask from y)" : "");
+        assert_close(name, what, db2, db0, c);
+        assert_same(name, what, db2, db1, c);
+    }
+    float *dxa = fgarbage(n);
+    et_batchnorm_act_backward_fast(act, rows, c, x, NULL, gamma, beta, m2, is2, dy, dxa, NULL,
+                                   NULL);
+    assert_same(name, "dx alone", dxa, dx1, n);
+
+    et_batchnorm_forward_infer_ref(&p, rows, c, x, gamma, beta, rm0, rv0, y0);
+    act_fwd_ref(n, y0, y0);
+    et_batchnorm_forward_infer_fast(&p, rows, c, x, gamma, beta, rm0, rv0, y1);
+    act_fwd(n, y1, y1);
+    float *yin = copy_of(x, n); /* in place, y == x */
+    et_batchnorm_act_forward_infer_fast(&p, act, rows, c, yin, gamma, beta, rm0, rv0, yin);
+    assert_close(name, "infer y", yin, y0, n);
+    assert_same(name, "infer y", yin, y1, n);
+}
+
+Test(fast_batchnorm, fused_with_activation)
+{
+    bn_act_compare(3 * 13 * 11, 5, ET_ACT_RELU6, 56);
+    bn_act_compare(3 * 7 * 5, 150, ET_ACT_RELU6, 57);   /* three channel blocks */
+    bn_act_compare(20 * 13 * 11, 24, ET_ACT_RELU6, 58); /* parallel, all chunks */
+    bn_act_compare(3 * 13 * 11, 40, ET_ACT_RELU, 59);
+    bn_act_compare(3, 16, ET_ACT_RELU6, 60);
+}
+
+/* The one-pass statistics on data whose mean is large against its spread,
+ * where unshifted sums of squares would cancel. (Only the statistics: y is
+ * computed in float from the float mean, as before, which is all float can
+ * do here.) */
+Test(fast_batchnorm, offset_data)
+{
+    size_t rows = 4000;
+    int c = 3;
+    uint32_t s = 61;
+    float *x = fbuf(rows * c);
+    for (size_t i = 0; i < rows * c; i++)
+        x[i] = 1000.0f + rng_uniform(&s, -0.01f, 0.01f);
+    float gamma[3] = {1, 1, 1}, beta[3] = {0, 0, 0}, m0[3], is0[3], m1[3], is1[3];
+    float *y0 = fbuf(rows * c), *y1 = fbuf(rows * c);
+    et_batchnorm_params p = {.epsilon = 1e-7f, .momentum = 0.9f};
+    et_batchnorm_forward_train_ref(&p, rows, c, x, gamma, beta, y0, m0, is0, NULL, NULL);
+    et_batchnorm_forward_train_fast(&p, rows, c, x, gamma, beta, y1, m1, is1, NULL, NULL);
+    assert_close("batchnorm offset", "mean", m1, m0, 3);
+    assert_close("batchnorm offset", "invstd", is1, is0, 3);
+}
+
 Test(fast_batchnorm, matches_ref)
 {
     bn_compare(3 * 13 * 11, 5, 51);
@@ -835,6 +949,19 @@ static void bn_threads_run(void *ctx, float **o)
     et_batchnorm_backward_fast(b->rows, b->c, b->x, b->gamma, o[1], o[2], b->dy, o[5], o[6], o[7]);
 }
 
+static void bn_act_threads_run(void *ctx, float **o)
+{
+    bn_ctx *b = ctx;
+    et_batchnorm_params p = {.epsilon = 1e-3f, .momentum = 0.9f};
+    float *rm = o[3], *rv = o[4];
+    memcpy(rm, b->rm, b->c * sizeof *rm);
+    memcpy(rv, b->rv, b->c * sizeof *rv);
+    et_batchnorm_act_forward_train_fast(&p, ET_ACT_RELU6, b->rows, b->c, b->x, b->gamma, b->beta,
+                                        o[0], o[1], o[2], rm, rv);
+    et_batchnorm_act_backward_fast(ET_ACT_RELU6, b->rows, b->c, b->x, NULL, b->gamma, b->beta, o[1],
+                                   o[2], b->dy, o[5], o[6], o[7]);
+}
+
 static void bn_infer_threads_run(void *ctx, float **o)
 {
     bn_ctx *b = ctx;
@@ -854,6 +981,7 @@ Test(fast_threads, batchnorm)
     b.rm = frand(c, &s, 2, 4), b.rv = frand(c, &s, 0.5f, 2);
     size_t lens[8] = {n, c, c, c, c, n, c, c}, infer_lens[4] = {n, n, c, c};
     same_bits_for_threads("batchnorm train", false, bn_threads_run, &b, lens, 8);
+    same_bits_for_threads("batchnorm+relu6 train", false, bn_act_threads_run, &b, lens, 8);
     same_bits_for_threads("batchnorm infer", false, bn_infer_threads_run, &b, infer_lens, 4);
 }
 

@@ -236,6 +236,132 @@ Test(net, inference_uses_moving_statistics)
     et_model_destroy(m);
 }
 
+/* ------------------------------------------------------------------------
+ * Fused batch norm + ReLU6 and inference nets
+ */
+
+/* Parameters after 3 training steps on the tiny MobileNetV2 with kernels k
+ * (NULL: the fast set), fake quantization of every ReLU6 output when fq. */
+static float *v2_params_after(const et_net_ops *k, bool fq, float **input_grad)
+{
+    et_impulse imp = tiny_v2();
+    et_model *m = build(&imp, 3, 1);
+    et_net *n = NULL;
+    et_error err = {0};
+    cr_assert_eq(k ? et_net_create_ops(m, 4, k, &n, &err)
+                   : et_net_create_with(m, 4, ET_KERNELS_FAST, &n, &err),
+                 ET_OK, "%s", err.msg);
+    et_net_init(n, 7);
+    et_net_set_input_grad(n, true);
+    if (fq) {
+        et_fake_quant acts[64];
+        size_t na = 0;
+        for (int i = 0; i < et_model_node_count(m) && na < 64; i++)
+            if (et_model_layer(m, i)->kind == ET_NODE_RELU6)
+                acts[na++] = (et_fake_quant){i, 6.0f / 255.0f, -128};
+        cr_assert_eq(et_net_set_fake_quant(n, acts, na, &err), ET_OK, "%s", err.msg);
+    }
+    et_optimizer adam = et_optimizer_adam();
+    const int32_t y[4] = {0, 1, 2, 1};
+    for (int step = 0; step < 3; step++) {
+        float *x = random_input(m, 4, 200 + (uint32_t)step);
+        forward(n, x, 4, true, (uint64_t)step);
+        cr_assert_eq(et_net_backward(n, y, 0, NULL, NULL, &err), ET_OK, "%s", err.msg);
+        et_net_step(n, &adam, 0.01);
+        free(x);
+    }
+    size_t np = et_net_param_count(n), nx = 4 * 32 * 32;
+    float *p = malloc(np * sizeof *p);
+    *input_grad = malloc(nx * sizeof **input_grad);
+    memcpy(p, et_net_params(n), np * sizeof *p);
+    memcpy(*input_grad, et_net_input_grad(n), nx * sizeof **input_grad);
+    et_net_destroy(n);
+    et_model_destroy(m);
+    return p;
+}
+
+/* The fast engine runs each batch norm -> ReLU6 through the fused kernels
+ * (forward, and backward with the mask recomputed, or read from the ReLU6's
+ * output under fake quantization); the unfused fast kernels one by one give
+ * the same bits. */
+Test(net, fused_batchnorm_relu6_gives_the_unfused_bits, .timeout = 120)
+{
+    et_impulse imp = tiny_v2();
+    et_model *m = build(&imp, 3, 1);
+    size_t np = (size_t)et_model_totals_all(m).params, nx = 4 * 32 * 32;
+    et_net *n = make_net(m, 4, ET_KERNELS_FAST);
+    int fused = 0;
+    for (int i = 0; i < et_model_node_count(m); i++)
+        fused += n->nodes[i].fwd_act == ET_ACT_RELU6 && n->nodes[i].bwd_by >= 0;
+    cr_assert_gt(fused, 10, "only %d batch norms fused", fused);
+    et_net_destroy(n);
+    et_model_destroy(m);
+    for (int fq = 0; fq < 2; fq++) {
+        float *g0, *g1;
+        float *p0 = v2_params_after(NULL, fq, &g0),
+              *p1 = v2_params_after(et_net_ops_unfused(), fq, &g1);
+        size_t diff = 0;
+        for (size_t i = 0; i < np; i++)
+            diff += memcmp(&p0[i], &p1[i], sizeof(float)) != 0;
+        cr_assert_eq(diff, 0, "fq %d: %zu of %zu parameters differ", fq, diff, np);
+        cr_assert_eq(memcmp(g0, g1, nx * sizeof *g0), 0, "fq %d: input gradients differ", fq);
+        free(p0);
+        free(p1);
+        free(g0);
+        free(g1);
+    }
+}
+
+/* An inference net gives a training net's inference bits, keeps the nodes
+ * asked for, takes less memory and refuses training. */
+Test(net, inference_net_matches_and_is_smaller, .timeout = 120)
+{
+    et_impulse imp = tiny_v2();
+    imp.dropout = 0.2;
+    et_model *m = build(&imp, 3, 1);
+    et_net *t = make_net(m, 8, ET_KERNELS_FAST), *inf = NULL;
+    et_net_init(t, 5);
+    float *x = random_input(m, 8, 77);
+    for (int s = 0; s < 3; s++)
+        forward(t, x, 8, true, (uint64_t)s); /* moving statistics away from their start */
+    int keep[2] = {et_model_find(m, "block_3_expand_relu"), et_model_embedding_node(m)};
+    cr_assert(keep[0] > 0 && keep[1] > 0);
+    et_error err = {0};
+    cr_assert_eq(et_net_create_inference(m, 8, keep, 2, &inf, &err), ET_OK, "%s", err.msg);
+    cr_assert(et_net_is_inference(inf) && !et_net_is_inference(t));
+    memcpy(et_net_params(inf), et_net_params(t), et_net_param_count(t) * sizeof(float));
+    forward(t, x, 8, false, 0);
+    forward(inf, x, 7, false, 0);
+    forward(inf, x, 8, false, 0);
+    cr_assert_eq(memcmp(et_net_probs(t), et_net_probs(inf), 8 * 3 * sizeof(float)), 0);
+    for (int k = 0; k < 2; k++) {
+        const et_layer_info *l = et_model_layer(m, keep[k]);
+        size_t count = 8 * (size_t)l->out.h * l->out.w * l->out.c;
+        cr_assert_not_null(et_net_node_output(inf, keep[k]));
+        cr_assert_eq(memcmp(et_net_node_output(t, keep[k]), et_net_node_output(inf, keep[k]),
+                            count * sizeof(float)),
+                     0, "%s", l->name);
+    }
+    cr_assert_null(et_net_node_output(inf, et_model_find(m, "block_2_project")));
+    cr_assert_null(et_net_grads(inf));
+    cr_assert_lt(et_net_memory_bytes(inf) * 2, et_net_memory_bytes(t), "%zu against %zu bytes",
+                 et_net_memory_bytes(inf), et_net_memory_bytes(t));
+    double loss = 0;
+    int32_t y[8] = {0};
+    cr_assert_eq(et_net_loss(inf, y, 0, NULL, &loss, &err), ET_OK, "%s", err.msg);
+    cr_assert_eq(et_net_forward(inf, x, 8, true, 0, &err), ET_EINVAL);
+    cr_assert_eq(et_net_backward(inf, y, 0, NULL, &loss, &err), ET_EINVAL);
+    et_net_init(inf, 1); /* no optimizer state to reset: must not crash */
+    int bad = 9999;
+    et_net *none = NULL;
+    cr_assert_eq(et_net_create_inference(m, 8, &bad, 1, &none, &err), ET_EINVAL);
+    cr_assert_null(none);
+    free(x);
+    et_net_destroy(t);
+    et_net_destroy(inf);
+    et_model_destroy(m);
+}
+
 Test(net, dropout_masks_follow_the_step_seed)
 {
     et_impulse imp = et_impulse_defaults();

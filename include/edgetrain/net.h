@@ -81,6 +81,26 @@ et_status et_net_create(const et_model *m, int max_batch, et_net **out, et_error
 et_status et_net_create_with(const et_model *m, int max_batch, et_kernel_set kernels, et_net **out,
                              et_error *err);
 
+/* Plans a net for inference only, with $ET_KERNELS's kernels: evaluation,
+ * embeddings, calibration. It allocates what forward passes need and no
+ * more: no gradients, optimizer state, dropout masks or saved batch-norm
+ * statistics, and activation buffers are reused once no later node reads
+ * them (placed by lifetime, as the gradients of a training net are).
+ *   m, max_batch, out, err  as for et_net_create.
+ *   keep, n_keep  the model nodes (et_model_layer's indices) whose outputs
+ *                 et_net_node_output must still return after a forward pass;
+ *                 keep may be NULL when n_keep is 0. The last node (the
+ *                 probabilities) is always kept.
+ * Forward passes must have training false; et_net_backward fails with
+ * ET_EINVAL, et_net_grads returns NULL and et_net_step does nothing.
+ * Returns ET_OK, ET_EINVAL (as et_net_create, or a bad node in keep) or
+ * ET_ENOMEM. */
+et_status et_net_create_inference(const et_model *m, int max_batch, const int *keep, int n_keep,
+                                  et_net **out, et_error *err);
+
+/* Whether n was made by et_net_create_inference. */
+bool et_net_is_inference(const et_net *n);
+
 /* Releases the net and everything it allocated (not the model). NULL does nothing. */
 void et_net_destroy(et_net *n);
 
@@ -90,7 +110,8 @@ int et_net_max_batch(const et_net *n);
 et_kernel_set et_net_kernels(const et_net *n);
 
 /* Bytes the net allocated: parameters, gradients, optimizer state,
- * activations, gradients of activations and scratch. */
+ * activations, gradients of activations and scratch (an inference net: the
+ * parameters, activations and scratch). */
 size_t et_net_memory_bytes(const et_net *n);
 
 /* ------------------------------------------------------------------------
@@ -118,7 +139,7 @@ size_t et_net_param_count(const et_net *n);
 
 /* d loss / d parameter of the last et_net_backward, in the parameter
  * buffer's layout; 0 for non-trainable entries (batch norm moving
- * statistics). Owned by the net. */
+ * statistics). Owned by the net. NULL for an inference net. */
 const float *et_net_grads(const et_net *n);
 
 /* ------------------------------------------------------------------------
@@ -150,7 +171,8 @@ const float *et_net_probs(const et_net *n);
 
 /* The activations of node `node` (et_model_layer's index) in the last
  * forward pass: [batch][out.h][out.w][out.c] NHWC, owned by the net, valid
- * until the next forward pass. NULL when node is out of range.
+ * until the next forward pass. NULL when node is out of range, or for an
+ * inference net when the node was not kept (et_net_create_inference).
  * A node whose only consumer is a ReLU or ReLU6 shares its buffer with it
  * (the activation runs in place), so it reads as the activation's output;
  * flatten reads as its input. For an embedding take the node before the

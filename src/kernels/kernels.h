@@ -203,6 +203,13 @@ typedef struct et_batchnorm_params {
     float momentum; /* running-statistics decay in [0, 1]; Keras' default is 0.99 */
 } et_batchnorm_params;
 
+/* The activation a fused kernel applies after its main op (fast kernels). */
+typedef enum et_act {
+    ET_ACT_NONE = 0,
+    ET_ACT_RELU = 1,  /* max(v, 0) */
+    ET_ACT_RELU6 = 2, /* min(max(v, 0), 6) */
+} et_act;
+
 /* x, y: [rows][c] (y may be x, but the backward pass needs x); gamma, beta: [c].
  * save_mean, save_invstd: [c], written: the batch mean and 1/sqrt(var + eps),
  * to be handed to et_batchnorm_backward_ref.
@@ -347,7 +354,8 @@ void et_softmax_xent_backward_ref(const et_softmax_xent_params *p, int batch, in
  *   set OpenBLAS to one thread (openblas_set_num_threads(1), process-wide, on
  *   every call) and parallelise over their own fixed pieces instead. Across
  *   machines the bits may differ: OpenBLAS picks its kernels by CPU, and so
- *   do the direct loops (fused multiply-adds with AVX2 + FMA).
+ *   do the direct conv loops and batch norm's loops (fused multiply-adds
+ *   with AVX2 + FMA).
  * - Scratch: conv2d and depthwise need scratch memory; ask
  *   *_scratch_size_fast (it differs from ref's 0) and pass at least that many
  *   bytes, aligned as malloc aligns, used by one call at a time and by both
@@ -452,6 +460,36 @@ void et_batchnorm_backward_infer_fast(const et_batchnorm_params *p, size_t rows,
                                       const float *x, const float *gamma, const float *running_mean,
                                       const float *running_var, const float *dy, float *dx,
                                       float *dgamma, float *dbeta);
+
+/* Batch norm and the activation after it in one kernel, for a batch norm
+ * whose output only feeds that ReLU or ReLU6 (MobileNet's conv -> batch norm
+ * -> ReLU6): the bits of the batch-norm kernel above, then
+ * et_relu_forward_fast or et_relu6_forward_fast over y (act ET_ACT_NONE: the
+ * batch norm alone), without a second pass over y. Arguments as for
+ * et_batchnorm_forward_train_fast / et_batchnorm_forward_infer_fast. */
+void et_batchnorm_act_forward_train_fast(const et_batchnorm_params *p, et_act act, size_t rows,
+                                         int c, const float *x, const float *gamma,
+                                         const float *beta, float *y, float *save_mean,
+                                         float *save_invstd, float *running_mean,
+                                         float *running_var);
+void et_batchnorm_act_forward_infer_fast(const et_batchnorm_params *p, et_act act, size_t rows,
+                                         int c, const float *x, const float *gamma,
+                                         const float *beta, const float *running_mean,
+                                         const float *running_var, float *y);
+
+/* The backward passes of the activation and of the training-mode batch norm
+ * before it, in one: dy is the gradient of the activation's output, and the
+ * results are the bits of et_relu(6)_backward_fast then
+ * et_batchnorm_backward_fast. y: NULL, or the activation's output, from which
+ * the activation's mask is then taken; when NULL, the mask is recomputed from
+ * x with the forward pass's arithmetic, which spares reading y, and x, gamma,
+ * beta, save_mean and save_invstd must be those of the forward pass
+ * (et_batchnorm_act_forward_train_fast). beta is read only then, y and beta
+ * not for ET_ACT_NONE. dx, dgamma, dbeta as for et_batchnorm_backward_fast. */
+void et_batchnorm_act_backward_fast(et_act act, size_t rows, int c, const float *x, const float *y,
+                                    const float *gamma, const float *beta, const float *save_mean,
+                                    const float *save_invstd, const float *dy, float *dx,
+                                    float *dgamma, float *dbeta);
 
 void et_relu_forward_fast(size_t count, const float *x, float *y);
 void et_relu_backward_fast(size_t count, const float *y, const float *dy, float *dx);

@@ -32,15 +32,16 @@ et_status et_predict_rows(et_net *net, const et_features *f, const size_t *rows,
     return ET_OK;
 }
 
-/* A net for inference over a loaded model's weights, and its staging buffer. */
-static et_status open_net(const et_loaded_model *m, int batch, et_net **net, float **x,
+/* An inference net over a loaded model's weights that keeps node `node`'s
+ * output (-1: only the probabilities), and its staging buffer. */
+static et_status open_net(const et_loaded_model *m, int batch, int node, et_net **net, float **x,
                           et_error *err)
 {
     et_shape in = et_model_input_shape(m->model);
     *x = malloc((size_t)batch * in.h * in.w * in.c * sizeof **x);
     if (!*x)
         return et_error_set(err, ET_ENOMEM, "out of memory");
-    et_status rc = et_net_create(m->model, batch, net, err);
+    et_status rc = et_net_create_inference(m->model, batch, &node, node >= 0, net, err);
     if (rc == ET_OK)
         memcpy(et_net_params(*net), m->params, m->n_params * sizeof(float));
     return rc;
@@ -106,7 +107,7 @@ et_status et_evaluate(et_project *p, const et_loaded_model *m, et_category categ
         rc = et_error_set(err, ET_EINVAL, "no %s samples with a label the model knows",
                           et_category_name(category));
     if (rc == ET_OK && float32) {
-        rc = open_net(m, 64, &net, &x, err);
+        rc = open_net(m, 64, -1, &net, &x, err);
         if (rc == ET_OK)
             rc = et_predict_rows(net, f, sel, n, x, -1, pf, err);
         if (rc == ET_OK)
@@ -169,7 +170,7 @@ et_status et_model_embed(void *ctx, const et_features *f, const size_t *rows, si
     float *emb = malloc((n + 1) * d * sizeof *emb), *x = NULL;
     et_net *net = NULL;
     et_status rc =
-        emb ? open_net(m, 64, &net, &x, err) : et_error_set(err, ET_ENOMEM, "out of memory");
+        emb ? open_net(m, 64, node, &net, &x, err) : et_error_set(err, ET_ENOMEM, "out of memory");
     if (rc == ET_OK)
         rc = et_predict_rows(net, f, rows, n, x, node, emb, err);
     et_net_destroy(net);

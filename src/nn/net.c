@@ -132,6 +132,8 @@ static void plan_activations(et_net *n)
                                    ik != ET_NODE_RELU6;
         }
     }
+    if (n->inference)
+        return;
     for (int i = 0; i < n->n_nodes; i++)
         if (!borrows_input(n, i))
             total += round_up(mb * n->nodes[i].count);
@@ -147,11 +149,88 @@ static void plan_activations(et_net *n)
             r->y = n->acts + at;
             at += round_up(mb * r->count);
         }
+        r->kept = true;
+    }
+}
+
+/* An inference net's activations, placed by lifetime (after plan_fusions):
+ * a buffer lives from the forward step that writes it (a max pool's is
+ * written by the fused conv2d before its ReLU) to the last step that reads
+ * it or a node that borrows it, or to the end for the last node and the
+ * nodes the caller keeps. Two buffers alive at the same step never overlap,
+ * so no kernel writes over its own input. */
+static void plan_inference_activations(et_net *n, const int *keep, int n_keep)
+{
+    int count = n->n_nodes, end = count;
+    size_t *size = calloc((size_t)count, sizeof *size),
+           *offset = calloc((size_t)count, sizeof *offset);
+    int *first = calloc((size_t)count, sizeof *first), *last = calloc((size_t)count, sizeof *last),
+        *owner = calloc((size_t)count, sizeof *owner);
+    size_t total = (size_t)-1;
+    if (size && offset && first && last && owner) {
+        for (int i = 0; i < count; i++) {
+            owner[i] = borrows_input(n, i) ? owner[n->nodes[i].node->info.inputs[0]] : i;
+            if (owner[i] == i) {
+                size[i] = round_up((size_t)n->max_batch * n->nodes[i].count);
+                first[i] = last[i] = i;
+            }
+        }
+        for (int i = 1; i < count; i++)
+            if (n->nodes[i].fwd_pool) /* conv -> ReLU -> pool: the pool's y is written here */
+                first[n->nodes[n->nodes[i].last_consumer].last_consumer] = i;
+        for (int i = 0; i < count; i++) {
+            int o = owner[i], until = n->nodes[i].last_consumer;
+            if (until > last[o])
+                last[o] = until;
+        }
+        last[owner[count - 1]] = end;
+        for (int k = 0; k < n_keep; k++)
+            last[owner[keep[k]]] = end;
+        total = et_net_plan_lifetimes(count, size, first, last, offset);
+    }
+    if (total != (size_t)-1)
+        n->acts = net_calloc(n, total, sizeof(float));
+    else
+        n->oom = true;
+    for (int i = 0; !n->oom && i < count; i++) {
+        n->nodes[i].y = n->acts + offset[owner[i]];
+        n->nodes[i].kept = last[owner[i]] == end;
+    }
+    free(size);
+    free(offset);
+    free(first);
+    free(last);
+    free(owner);
+}
+
+/* Batch norm -> ReLU(6) pairs run through the fused kernels (net_internal.h:
+ * fwd_act, bwd_bn, bwd_by): a batch norm whose only consumer is the
+ * activation that runs in place over its output, unless a max pool already
+ * runs that activation's backward pass. */
+static void plan_bn_fusions(et_net *n)
+{
+    const et_net_ops *k = n->ops;
+    if (!k->bn_act_train || !k->bn_act_infer || !k->bn_act_bwd)
+        return;
+    for (int i = 1; i < n->n_nodes; i++) {
+        et_net_node *r = &n->nodes[i];
+        if (r->node->info.kind != ET_NODE_BATCHNORM || !r->shares_with_relu)
+            continue;
+        et_net_node *act = &n->nodes[r->last_consumer];
+        et_node_kind ak = act->node->info.kind;
+        r->fwd_act = ak == ET_NODE_RELU6  ? ET_ACT_RELU6
+                     : ak == ET_NODE_RELU ? ET_ACT_RELU
+                                          : ET_ACT_NONE;
+        if (r->fwd_act != ET_ACT_NONE && act->bwd_by < 0) {
+            act->bwd_bn = true;
+            r->bwd_by = r->last_consumer;
+        }
     }
 }
 
 /* Which conv2d -> ReLU -> max pool chains run through the fused kernels
- * (net_internal.h: fwd_relu, fwd_pool, bwd_relu, bwd_conv, bwd_by). */
+ * (net_internal.h: fwd_relu, fwd_pool, bwd_relu, bwd_conv, bwd_by), then
+ * the batch norm -> ReLU(6) pairs. */
 static void plan_fusions(et_net *n)
 {
     const et_net_ops *k = n->ops;
@@ -181,6 +260,7 @@ static void plan_fusions(et_net *n)
             conv->bwd_by = i;
         }
     }
+    plan_bn_fusions(n);
 }
 
 /* Gradients of activations, placed by lifetime. Backward step s runs node
@@ -230,7 +310,7 @@ static void plan_gradients(et_net *n)
 static bool wants_arg(const et_net *n, int i)
 {
     const et_net_node *r = &n->nodes[i];
-    if (!r->bwd_conv)
+    if (!r->bwd_conv || n->inference)
         return false;
     int conv = n->nodes[r->node->info.inputs[0]].node->info.inputs[0];
     return n->nodes[conv].fwd_pool && r->node->win.k_h * r->node->win.k_w < 255;
@@ -247,16 +327,19 @@ static void plan_extras(et_net *n)
         et_dims in = nd->in_dims, out = nd->out_dims;
         in.n = out.n = n->max_batch;
         size_t s = 0;
-        if (nd->info.kind == ET_NODE_DROPOUT || wants_arg(n, i))
+        if (n->inference &&
+            (nd->info.kind == ET_NODE_DROPOUT || nd->info.kind == ET_NODE_BATCHNORM))
+            ; /* no masks (dropout is off) and no saved statistics */
+        else if (nd->info.kind == ET_NODE_DROPOUT || wants_arg(n, i))
             mask_bytes += round_up((size_t)n->max_batch * n->nodes[i].count);
         else if (nd->info.kind == ET_NODE_BATCHNORM)
             bn_floats += 2 * round_up((size_t)nd->out_dims.c);
-        else if (nd->info.kind == ET_NODE_CONV2D && n->nodes[i].bwd_by >= 0)
+        else if (nd->info.kind == ET_NODE_CONV2D && n->nodes[i].bwd_by >= 0 && !n->inference)
             s = n->ops->conv2d_relu_maxpool_scratch(&nd->win, &in, &out);
         else if (nd->info.kind == ET_NODE_CONV2D)
             s = n->ops->conv2d_scratch(&nd->win, &in, &out);
-        else if (nd->info.kind == ET_NODE_DEPTHWISE_CONV2D)
-            s = n->ops->dw_scratch(&nd->win, &in, &out);
+        else if (nd->info.kind == ET_NODE_DEPTHWISE_CONV2D && !n->inference)
+            s = n->ops->dw_scratch(&nd->win, &in, &out); /* its forward pass needs none */
         if (s > scratch)
             scratch = s;
         ranges += nd->info.trainable_params > 0;
@@ -272,7 +355,9 @@ static void plan_extras(et_net *n)
     for (int i = 0; i < n->n_nodes; i++) {
         et_net_node *r = &n->nodes[i];
         const et_layer_info *l = &r->node->info;
-        if (l->kind == ET_NODE_DROPOUT) {
+        if (n->inference) {
+            continue; /* nothing more below: no masks, statistics or ranges */
+        } else if (l->kind == ET_NODE_DROPOUT) {
             r->mask = n->masks + mask_at;
             mask_at += round_up((size_t)n->max_batch * r->count);
         } else if (wants_arg(n, i)) {
@@ -291,8 +376,8 @@ static void plan_extras(et_net *n)
     }
 }
 
-et_status et_net_create_with(const et_model *m, int max_batch, et_kernel_set kernels, et_net **out,
-                             et_error *err)
+/* Checks the arguments of the et_net_create functions. */
+static et_status check_create(const et_model *m, int max_batch, et_net **out, et_error *err)
 {
     if (!out)
         return et_error_set(err, ET_EINVAL, "et_net_create: out is NULL");
@@ -302,24 +387,31 @@ et_status et_net_create_with(const et_model *m, int max_batch, et_kernel_set ker
     if (max_batch < 1 || max_batch > ET_NET_MAX_BATCH)
         return et_error_set(err, ET_EINVAL, "batch size %d is outside 1..%d", max_batch,
                             ET_NET_MAX_BATCH);
-    et_status st = resolve_kernels(&kernels, err);
-    if (st < 0 || (st = check_graph(m, err)) < 0)
-        return st;
+    return check_graph(m, err);
+}
 
+/* The planning shared by training and inference nets: keep and n_keep only
+ * for inference. */
+static et_status net_create(const et_model *m, int max_batch, const et_net_ops *ops, bool inference,
+                            const int *keep, int n_keep, et_net **out, et_error *err)
+{
     et_net *n = calloc(1, sizeof *n);
     if (!n)
         return et_error_set(err, ET_ENOMEM, "out of memory creating the net");
     n->model = m;
-    n->ops = et_net_ops_for(kernels);
+    n->ops = ops;
+    n->inference = inference;
     n->n_nodes = et_model_node_count(m);
     n->max_batch = max_batch;
     n->classes = et_model_classes(m);
     n->n_params = (size_t)et_model_totals_all(m).params;
     n->nodes = net_calloc(n, (size_t)n->n_nodes, sizeof *n->nodes);
     n->params = net_calloc(n, n->n_params, sizeof(float));
-    n->grads = net_calloc(n, n->n_params, sizeof(float));
-    n->opt_m = net_calloc(n, n->n_params, sizeof(float));
-    n->opt_v = net_calloc(n, n->n_params, sizeof(float));
+    if (!inference) {
+        n->grads = net_calloc(n, n->n_params, sizeof(float));
+        n->opt_m = net_calloc(n, n->n_params, sizeof(float));
+        n->opt_v = net_calloc(n, n->n_params, sizeof(float));
+    }
     if (!n->oom) {
         for (int i = 0; i < n->n_nodes; i++) {
             et_net_node *r = &n->nodes[i];
@@ -334,7 +426,9 @@ et_status et_net_create_with(const et_model *m, int max_batch, et_kernel_set ker
         }
         plan_activations(n);
         plan_fusions(n);
-        if (!n->oom)
+        if (!n->oom && inference)
+            plan_inference_activations(n, keep, n_keep);
+        else if (!n->oom)
             plan_gradients(n);
         if (!n->oom)
             plan_extras(n);
@@ -352,9 +446,48 @@ et_status et_net_create_with(const et_model *m, int max_batch, et_kernel_set ker
     return ET_OK;
 }
 
+et_status et_net_create_with(const et_model *m, int max_batch, et_kernel_set kernels, et_net **out,
+                             et_error *err)
+{
+    et_status st = check_create(m, max_batch, out, err);
+    if (st < 0 || (st = resolve_kernels(&kernels, err)) < 0)
+        return st;
+    return net_create(m, max_batch, et_net_ops_for(kernels), false, NULL, 0, out, err);
+}
+
 et_status et_net_create(const et_model *m, int max_batch, et_net **out, et_error *err)
 {
     return et_net_create_with(m, max_batch, ET_KERNELS_AUTO, out, err);
+}
+
+et_status et_net_create_inference(const et_model *m, int max_batch, const int *keep, int n_keep,
+                                  et_net **out, et_error *err)
+{
+    et_status st = check_create(m, max_batch, out, err);
+    if (st < 0)
+        return st;
+    if (n_keep < 0 || (n_keep > 0 && !keep))
+        return et_error_set(err, ET_EINVAL, "et_net_create_inference: bad list of nodes to keep");
+    for (int k = 0; k < n_keep; k++)
+        if (keep[k] < 0 || keep[k] >= et_model_node_count(m))
+            return et_error_set(err, ET_EINVAL, "et_net_create_inference: no node %d to keep",
+                                keep[k]);
+    et_kernel_set kernels = ET_KERNELS_AUTO;
+    if ((st = resolve_kernels(&kernels, err)) < 0)
+        return st;
+    return net_create(m, max_batch, et_net_ops_for(kernels), true, keep, n_keep, out, err);
+}
+
+et_status et_net_create_ops(const et_model *m, int max_batch, const et_net_ops *ops, et_net **out,
+                            et_error *err)
+{
+    et_status st = check_create(m, max_batch, out, err);
+    return st < 0 ? st : net_create(m, max_batch, ops, false, NULL, 0, out, err);
+}
+
+bool et_net_is_inference(const et_net *n)
+{
+    return n->inference;
 }
 
 const et_model *et_net_model(const et_net *n)
@@ -404,7 +537,7 @@ const float *et_net_probs(const et_net *n)
 
 const float *et_net_node_output(const et_net *n, int node)
 {
-    return node >= 0 && node < n->n_nodes ? n->nodes[node].y : NULL;
+    return node >= 0 && node < n->n_nodes && n->nodes[node].kept ? n->nodes[node].y : NULL;
 }
 
 void et_net_set_input_grad(et_net *n, bool on)
@@ -465,16 +598,19 @@ static void draw_mask(uint8_t *mask, size_t total, double rate, uint64_t step_se
         mask[e] = et_net_uniform(key, e) >= rate;
 }
 
-/* Whether node i's forward pass runs in the conv2d before it, ReLU or max
- * pool (net_internal.h). */
+/* Whether node i's forward pass runs in the node before it: a ReLU in its
+ * conv2d, a ReLU or ReLU6 in its batch norm, a max pool in the conv2d
+ * before its ReLU (net_internal.h). */
 static bool forward_absorbed(et_net *n, int i)
 {
     et_node_kind kind = n->nodes[i].node->info.kind;
-    if (n->fq || (kind != ET_NODE_RELU && kind != ET_NODE_MAXPOOL))
+    if (n->fq || (kind != ET_NODE_RELU && kind != ET_NODE_RELU6 && kind != ET_NODE_MAXPOOL))
         return false;
     const et_net_node *in = input_of(n, i, 0);
-    if (kind == ET_NODE_RELU)
-        return in->fwd_relu;
+    if (in->fwd_act != ET_ACT_NONE)
+        return true;
+    if (kind != ET_NODE_MAXPOOL)
+        return kind == ET_NODE_RELU && in->fwd_relu;
     int relu = n->nodes[i].node->info.inputs[0];
     return relu > 0 && in->node->info.kind == ET_NODE_RELU && input_of(n, relu, 0)->fwd_pool;
 }
@@ -513,7 +649,13 @@ static void forward_node(et_net *n, int i, const float *x, int b, bool training,
     case ET_NODE_BATCHNORM: {
         size_t rows = (size_t)b * od.h * od.w;
         float *p = n->params;
-        if (training)
+        if (r->fwd_act != ET_ACT_NONE && !n->fq && training)
+            k->bn_act_train(&nd->bn, r->fwd_act, rows, od.c, in, p + nd->gamma, p + nd->beta, r->y,
+                            r->save_mean, r->save_invstd, p + nd->moving_mean, p + nd->moving_var);
+        else if (r->fwd_act != ET_ACT_NONE && !n->fq)
+            k->bn_act_infer(&nd->bn, r->fwd_act, rows, od.c, in, p + nd->gamma, p + nd->beta,
+                            p + nd->moving_mean, p + nd->moving_var, r->y);
+        else if (training)
             k->bn_train(&nd->bn, rows, od.c, in, p + nd->gamma, p + nd->beta, r->y, r->save_mean,
                         r->save_invstd, p + nd->moving_mean, p + nd->moving_var);
         else
@@ -549,6 +691,8 @@ et_status et_net_forward(et_net *n, const float *x, int batch, bool training, ui
     if (batch < 1 || batch > n->max_batch)
         return et_error_set(err, ET_EINVAL, "batch of %d samples: this net takes 1..%d", batch,
                             n->max_batch);
+    if (training && n->inference)
+        return et_error_set(err, ET_EINVAL, "this net was made for inference only");
     if (n->fq)
         et_net_fq_weights(n);
     for (int i = 0; i < n->n_nodes; i++)
@@ -665,6 +809,26 @@ static void backward_conv_relu_pool(et_net *n, int i)
         grad_done(n, c, 0);
 }
 
+/* ReLU(6) i's backward pass with that of the batch norm before it (bwd_bn),
+ * through the fused kernel. Under fake quantization the batch norm's output
+ * was rounded before the activation, so the activation's mask is read from
+ * its output rather than recomputed. */
+static void backward_bn_act(et_net *n, int i)
+{
+    const et_net_node *r = &n->nodes[i];
+    int bi = r->node->info.inputs[0];
+    const et_net_node *bn = &n->nodes[bi];
+    const et_nn_node *nd = bn->node;
+    et_dims od = batch_dims(nd->out_dims, n->batch);
+    float *dx = grad_out(n, bi, 0);
+    n->ops->bn_act_bwd(bn->fwd_act, (size_t)n->batch * od.h * od.w, od.c, input_of(n, bi, 0)->y,
+                       n->fq ? r->y : NULL, param(n, nd->gamma), param(n, nd->beta), bn->save_mean,
+                       bn->save_invstd, r->dy, dx, grad_param(n, nd->gamma),
+                       grad_param(n, nd->beta));
+    if (dx)
+        grad_done(n, bi, 0);
+}
+
 static void backward_node(et_net *n, int i)
 {
     et_net_node *r = &n->nodes[i];
@@ -692,8 +856,14 @@ static void backward_node(et_net *n, int i)
         k->bn_bwd((size_t)b * od.h * od.w, od.c, x, param(n, nd->gamma), r->save_mean,
                   r->save_invstd, dy, dx, grad_param(n, nd->gamma), grad_param(n, nd->beta));
         break;
-    case ET_NODE_RELU: k->relu_bwd(total, r->y, dy, dx); break;
-    case ET_NODE_RELU6: k->relu6_bwd(total, r->y, dy, dx); break;
+    case ET_NODE_RELU:
+    case ET_NODE_RELU6:
+        if (r->bwd_bn) {
+            backward_bn_act(n, i);
+            return;
+        }
+        (nd->info.kind == ET_NODE_RELU ? k->relu_bwd : k->relu6_bwd)(total, r->y, dy, dx);
+        break;
     case ET_NODE_MAXPOOL:
         if (r->bwd_conv) {
             backward_conv_relu_pool(n, i);
@@ -736,6 +906,8 @@ et_status et_net_backward(et_net *n, const int32_t *labels, double label_smoothi
     et_status st = check_loss_args(n, labels, label_smoothing, class_weights, err);
     if (st < 0)
         return st;
+    if (n->inference)
+        return et_error_set(err, ET_EINVAL, "this net was made for inference only");
     if (!n->last_training)
         return et_error_set(err, ET_EINVAL, "backward needs a training forward pass before it");
     int last = n->n_nodes - 1;

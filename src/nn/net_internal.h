@@ -52,7 +52,8 @@ typedef struct et_net_ops {
     void (*dropout_fwd)(size_t, const float *, const uint8_t *, float, float *);
     void (*dropout_bwd)(size_t, const float *, const uint8_t *, float, float *);
     /* Fused kernels (fast set only; NULL in the reference set): conv2d +
-     * ReLU (+ max pool) forward, max pool + ReLU (+ conv2d) backward. */
+     * ReLU (+ max pool) forward, max pool + ReLU (+ conv2d) backward, batch
+     * norm + ReLU(6) both ways. */
     void (*conv2d_relu_fwd)(const et_window *, const et_dims *, const float *, const float *,
                             const float *, const et_dims *, float *, void *);
     void (*conv2d_relu_maxpool_fwd)(const et_window *, const et_dims *, const float *,
@@ -60,6 +61,15 @@ typedef struct et_net_ops {
                                     const et_window *, const et_dims *, float *, uint8_t *, void *);
     void (*maxpool_relu_bwd)(const et_window *, const et_dims *, const float *, const et_dims *,
                              const float *, float *);
+    /* Batch norm with the ReLU or ReLU6 after it (et_act), training and
+     * inference forward, training backward. */
+    void (*bn_act_train)(const et_batchnorm_params *, et_act, size_t, int, const float *,
+                         const float *, const float *, float *, float *, float *, float *, float *);
+    void (*bn_act_infer)(const et_batchnorm_params *, et_act, size_t, int, const float *,
+                         const float *, const float *, const float *, const float *, float *);
+    void (*bn_act_bwd)(et_act, size_t, int, const float *, const float *, const float *,
+                       const float *, const float *, const float *, const float *, float *, float *,
+                       float *);
     size_t (*conv2d_relu_maxpool_scratch)(const et_window *, const et_dims *, const et_dims *);
     void (*conv2d_relu_maxpool_bwd)(const et_window *, const et_dims *, const float *,
                                     const float *, const et_dims *, const float *, const uint8_t *,
@@ -69,6 +79,14 @@ typedef struct et_net_ops {
 
 /* The table for k (ET_KERNELS_REF or ET_KERNELS_FAST). */
 const et_net_ops *et_net_ops_for(et_kernel_set k);
+
+/* The fast kernels without the fused ones: for tests that compare the
+ * engine's fused paths with the pieces run one by one. */
+const et_net_ops *et_net_ops_unfused(void);
+
+/* et_net_create_with over a given kernel table (a training net). */
+et_status et_net_create_ops(const et_model *m, int max_batch, const et_net_ops *ops, et_net **out,
+                            et_error *err);
 
 /* Run state of one node. */
 typedef struct et_net_node {
@@ -93,6 +111,12 @@ typedef struct et_net_node {
     bool fwd_relu, fwd_pool; /* conv2d */
     bool bwd_relu, bwd_conv; /* max pool */
     int bwd_by;              /* -1, or the node whose backward pass runs this one's */
+    /* A batch norm whose y is shared with its ReLU or ReLU6 applies it in
+     * its forward pass (fwd_act, not under fake quantization), and that
+     * activation runs the batch norm's backward pass in its own (bwd_bn;
+     * the batch norm's bwd_by is the activation). */
+    et_act fwd_act; /* batch norm */
+    bool bwd_bn;    /* ReLU, ReLU6 */
     /* Max pool of a chain fused both ways: the argmax of the last forward
      * pass, [max_batch][count], which the backward pass routes by instead
      * of reading the ReLU's output again; arg_valid when that pass was a
@@ -104,8 +128,11 @@ typedef struct et_net_node {
     bool runs_back;  /* its backward pass runs: it reaches the loss and needs_grad */
     bool acc[2];     /* per input slot: add its gradient to what is there, not overwrite */
     bool reaches_loss, grad_written; /* planning only */
-    uint8_t *mask;                   /* dropout: [max_batch][count] */
-    float *save_mean, *save_invstd;  /* batch norm: [c] each */
+    /* y holds this node's output after a forward pass (an inference net
+     * reuses the buffers of nodes it does not keep; net.c) */
+    bool kept;
+    uint8_t *mask;                  /* dropout: [max_batch][count] */
+    float *save_mean, *save_invstd; /* batch norm: [c] each */
 } et_net_node;
 
 /* A trainable block of the parameter buffer. */
@@ -118,6 +145,9 @@ struct et_net {
     const et_net_ops *ops;
     int n_nodes, max_batch, classes;
     et_net_node *nodes;
+    /* Made by et_net_create_inference: no gradients, optimizer state, masks
+     * or saved statistics, and activations placed by lifetime. */
+    bool inference;
 
     size_t n_params;
     float *params, *grads;

@@ -1,8 +1,9 @@
 /* The kernel tables a net dispatches through: one entry per kernel of
  * kernels.h, the reference set and the fast set. A net picks one in
  * et_net_create and calls through it, so the engine has one code path for
- * both. Only the fast set has fused kernels (conv2d + ReLU + max pool); the
- * engine runs the pieces one by one where an entry is NULL. */
+ * both. Only the fast set has fused kernels (conv2d + ReLU + max pool, batch
+ * norm + ReLU(6)); the engine runs the pieces one by one where an entry is
+ * NULL. */
 #include "nn/net_internal.h"
 
 #define ET_NET_OPS(suffix, set)                                                                    \
@@ -29,7 +30,17 @@ static const et_net_ops fast_ops = {
     .maxpool_relu_bwd = et_maxpool_relu_backward_fast,
     .conv2d_relu_maxpool_scratch = et_conv2d_relu_maxpool_scratch_size_fast,
     .conv2d_relu_maxpool_bwd = et_conv2d_relu_maxpool_backward_fast,
+    .bn_act_train = et_batchnorm_act_forward_train_fast,
+    .bn_act_infer = et_batchnorm_act_forward_infer_fast,
+    .bn_act_bwd = et_batchnorm_act_backward_fast,
 };
+
+static const et_net_ops unfused_ops = {ET_NET_OPS(fast, ET_KERNELS_FAST)};
+
+const et_net_ops *et_net_ops_unfused(void)
+{
+    return &unfused_ops;
+}
 
 const et_net_ops *et_net_ops_for(et_kernel_set k)
 {

@@ -82,6 +82,8 @@ et_optimizer et_optimizer_sgd(double momentum)
 
 void et_net_optimizer_reset(et_net *n)
 {
+    if (n->inference)
+        return; /* no optimizer state */
     memset(n->opt_m, 0, n->n_params * sizeof *n->opt_m);
     memset(n->opt_v, 0, n->n_params * sizeof *n->opt_v);
     n->opt_steps = 0;

@@ -146,10 +146,15 @@ et_status et_qgraph_calibrate(et_qgraph *g, const et_model *m, const float *para
         if (!t->ch_sum)
             return et_error_set(err, ET_ENOMEM, "out of memory");
     }
+    /* An inference net that keeps the outputs of the lowered graph's tensors. */
     et_net *net = NULL;
     float *x = malloc((size_t)CALIB_BATCH * h * w * c * sizeof *x);
-    et_status rc = x ? et_net_create(m, CALIB_BATCH, &net, err)
-                     : et_error_set(err, ET_ENOMEM, "out of memory");
+    int *keep = malloc((size_t)(g->n_t + 1) * sizeof *keep);
+    for (int k = 0; keep && k < g->n_t; k++)
+        keep[k] = g->t[k].node;
+    et_status rc = x && keep ? et_net_create_inference(m, CALIB_BATCH, keep, g->n_t, &net, err)
+                             : et_error_set(err, ET_ENOMEM, "out of memory");
+    free(keep);
     if (rc == ET_OK) {
         memcpy(et_net_params(net), params, et_net_param_count(net) * sizeof(float));
         rc = pass(g, net, src, x, visit_range, err);
