@@ -649,14 +649,25 @@ static void forward_node(et_net *n, int i, const float *x, int b, bool training,
     case ET_NODE_BATCHNORM: {
         size_t rows = (size_t)b * od.h * od.w;
         float *p = n->params;
+        /* Moving statistics warm up as a plain average of the batches seen
+         * so far (momentum t / (t + 1) at the t-th update) until that is
+         * the layer's own momentum: from their start values (mean 0,
+         * variance 1), Keras' momentum 0.999 would need thousands of steps
+         * before inference mode (evaluation, int8 calibration) sees the
+         * data's statistics, more than a short training or a small data
+         * set has. */
+        et_batchnorm_params bp = nd->bn;
+        double warm = (double)n->bn_updates / (double)(n->bn_updates + 1);
+        if (warm < bp.momentum)
+            bp.momentum = (float)warm;
         if (r->fwd_act != ET_ACT_NONE && !n->fq && training)
-            k->bn_act_train(&nd->bn, r->fwd_act, rows, od.c, in, p + nd->gamma, p + nd->beta, r->y,
+            k->bn_act_train(&bp, r->fwd_act, rows, od.c, in, p + nd->gamma, p + nd->beta, r->y,
                             r->save_mean, r->save_invstd, p + nd->moving_mean, p + nd->moving_var);
         else if (r->fwd_act != ET_ACT_NONE && !n->fq)
             k->bn_act_infer(&nd->bn, r->fwd_act, rows, od.c, in, p + nd->gamma, p + nd->beta,
                             p + nd->moving_mean, p + nd->moving_var, r->y);
         else if (training)
-            k->bn_train(&nd->bn, rows, od.c, in, p + nd->gamma, p + nd->beta, r->y, r->save_mean,
+            k->bn_train(&bp, rows, od.c, in, p + nd->gamma, p + nd->beta, r->y, r->save_mean,
                         r->save_invstd, p + nd->moving_mean, p + nd->moving_var);
         else
             k->bn_infer(&nd->bn, rows, od.c, in, p + nd->gamma, p + nd->beta, p + nd->moving_mean,
@@ -706,6 +717,8 @@ et_status et_net_forward(et_net *n, const float *x, int batch, bool training, ui
     }
     n->batch = batch;
     n->last_training = training;
+    if (training)
+        n->bn_updates++;
     n->input_grad_valid = false;
     return ET_OK;
 }

@@ -153,6 +153,7 @@ struct et_net {
     float *params, *grads;
     float *opt_m, *opt_v; /* Adam moments; SGD keeps its velocity in opt_m */
     int64_t opt_steps;
+    int64_t bn_updates; /* training forward passes since et_net_init (batch-norm warm-up) */
     et_net_range *ranges; /* trainable blocks, in buffer order */
     int n_ranges;
 

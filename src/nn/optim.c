@@ -32,6 +32,7 @@ static void fill(float *p, size_t count, float value)
 
 void et_net_init(et_net *n, uint64_t seed)
 {
+    n->bn_updates = 0;
     for (int i = 0; i < n->n_nodes; i++) {
         const et_nn_node *nd = n->nodes[i].node;
         const et_layer_info *l = &nd->info;
