@@ -95,6 +95,17 @@ et_status cli_load_targets(cli *c, const char *file, et_target_catalog **cat, et
 /* One line per training epoch on stderr (an et_epoch_fn; ctx unused). */
 void cli_print_epoch(void *ctx, const et_epoch_stats *s);
 
+/* The tuner's progress lines on stderr (an et_tune_event_fn; ctx unused;
+ * cmd_tune.c). */
+void cli_tune_event(void *ctx, const et_tune_event *e);
+/* This program's path, for the tuner's worker processes (/proc/self/exe,
+ * else argv[0] when it has a '/'), in buf; NULL when neither is known. */
+const char *cli_self_exe(cli *c, char *buf, size_t size);
+/* An impulse in a few words, as 'tune list' shows it: the learning block
+ * ("conv 16,32 k3 d32 lr0.001 aug") and the input ("28x28 gray"). */
+void cli_describe_model(const et_impulse *imp, char *out, size_t n);
+void cli_describe_input(const et_impulse *imp, char *out, size_t n);
+
 /* Metrics (accuracy, confusion matrix, per-class figures) as text on stdout. */
 /* float32 vs int8 accuracy and agreement, one line. */
 void cli_print_precision_summary(const et_metrics *f32, const et_metrics *q8, double agreement);

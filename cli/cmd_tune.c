@@ -16,7 +16,7 @@
 /* ------------------------------------------------------------------------
  * Describing trials.
  */
-static void describe_model(const et_impulse *imp, char *out, size_t n)
+void cli_describe_model(const et_impulse *imp, char *out, size_t n)
 {
     size_t used = 0;
     if (imp->model == ET_MODEL_CONV) {
@@ -43,7 +43,7 @@ static void describe_model(const et_impulse *imp, char *out, size_t n)
              imp->augment ? " aug" : "");
 }
 
-static void describe_input(const et_impulse *imp, char *out, size_t n)
+void cli_describe_input(const et_impulse *imp, char *out, size_t n)
 {
     snprintf(out, n, "%dx%d %s%s", imp->width, imp->height,
              imp->processing == ET_PROCESSING_RAW ? "raw"
@@ -92,6 +92,7 @@ static json_t *trial_json(const et_tune_trial *t)
     json_object_set_new(o, "impulse", impulse_json(t->impulse_json));
     json_object_set_new(o, "seed", json_integer(t->seed));
     json_object_set_new(o, "epochs", json_integer(t->epochs));
+    json_object_set_new(o, "warm_start_epochs", json_integer(t->from_epoch));
     json_object_set_new(o, "full_epochs", json_integer(t->full_epochs));
     json_object_set_new(o, "attempts", json_integer(t->attempts));
     json_object_set_new(o, "validation", val);
@@ -126,17 +127,18 @@ static json_t *counts_json(const int *counts)
 static json_t *run_json(const et_tune_run_info *r)
 {
     json_t *space = json_loads(r->space_json, 0, NULL);
-    return json_pack("{s:I,s:s,s:s,s:s,s:s,s:{s:o?,s:o?,s:o?},s:o?,s:o?,s:I,s:i,s:{s:i,s:i,s:i},"
-                     "s:f,s:s,s:s,s:o,s:o}",
-                     "id", (json_int_t)r->id, "status", r->status, "target", r->target, "engine",
-                     r->engine, "objective", et_tune_objective_name(r->objective), "budgets",
-                     "latency_ms", r->max_latency_ms > 0 ? json_real(r->max_latency_ms) : NULL,
-                     "ram_bytes", r->max_ram_bytes > 0 ? json_integer(r->max_ram_bytes) : NULL,
-                     "rom_bytes", r->max_rom_bytes > 0 ? json_integer(r->max_rom_bytes) : NULL,
-                     "max_trials", r->max_trials > 0 ? json_integer(r->max_trials) : NULL,
-                     "time_budget_s", r->time_budget_s > 0 ? json_real(r->time_budget_s) : NULL,
-                     "seed", (json_int_t)r->seed, "jobs", r->jobs, "scheduler", "eta", r->eta,
-                     "rungs", r->rungs, "bracket_size", r->bracket_size, "seconds", r->seconds,
+    return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:{s:o?,s:o?,s:o?},s:o?,s:o?,s:I,s:i,"
+                     "s:{s:i,s:i,s:i},s:f,s:s,s:s,s:o,s:o}",
+                     "id", (json_int_t)r->id, "status", r->status, "strategy",
+                     r->rungs == 1 ? "random" : "halving", "target", r->target, "engine", r->engine,
+                     "objective", et_tune_objective_name(r->objective), "budgets", "latency_ms",
+                     r->max_latency_ms > 0 ? json_real(r->max_latency_ms) : NULL, "ram_bytes",
+                     r->max_ram_bytes > 0 ? json_integer(r->max_ram_bytes) : NULL, "rom_bytes",
+                     r->max_rom_bytes > 0 ? json_integer(r->max_rom_bytes) : NULL, "max_trials",
+                     r->max_trials > 0 ? json_integer(r->max_trials) : NULL, "time_budget_s",
+                     r->time_budget_s > 0 ? json_real(r->time_budget_s) : NULL, "seed",
+                     (json_int_t)r->seed, "jobs", r->jobs, "scheduler", "eta", r->eta, "rungs",
+                     r->rungs, "bracket_size", r->bracket_size, "seconds", r->seconds,
                      "stop_reason", r->stop_reason, "created_at", r->created_at, "counts",
                      counts_json(r->counts), "space", space ? space : json_null());
 }
@@ -144,7 +146,7 @@ static json_t *run_json(const et_tune_run_info *r)
 /* ------------------------------------------------------------------------
  * tune (the run).
  */
-static void on_event(void *ctx, const et_tune_event *e)
+void cli_tune_event(void *ctx, const et_tune_event *e)
 {
     (void)ctx;
     if (et_log_get_level() > ET_LOG_INFO)
@@ -155,8 +157,8 @@ static void on_event(void *ctx, const et_tune_event *e)
     }
     const et_tune_trial *t = e->trial;
     char model[160], input[64], f32[16], i8[16], when[96] = "", spent[32], budget[32];
-    describe_model(&t->impulse, model, sizeof model);
-    describe_input(&t->impulse, input, sizeof input);
+    cli_describe_model(&t->impulse, model, sizeof model);
+    cli_describe_input(&t->impulse, input, sizeof input);
     pct(t, ET_PRECISION_FLOAT32, f32, sizeof f32);
     pct(t, ET_PRECISION_INT8, i8, sizeof i8);
     et_format_duration(e->elapsed_s, spent, sizeof spent);
@@ -208,6 +210,16 @@ static void on_event(void *ctx, const et_tune_event *e)
 static int print_list(cli *c, et_project *p, int64_t run_id, const char *sort, int limit,
                       bool header);
 
+const char *cli_self_exe(cli *c, char *buf, size_t size)
+{
+    ssize_t len = readlink("/proc/self/exe", buf, size - 1);
+    if (len > 0) {
+        buf[len] = '\0';
+        return buf;
+    }
+    return strchr(c->argv0, '/') ? c->argv0 : NULL;
+}
+
 static int parse_count(cli *c, const char *opt, const char *v, int lo, int hi, int *out)
 {
     char *end = NULL;
@@ -220,7 +232,7 @@ static int parse_count(cli *c, const char *opt, const char *v, int lo, int hi, i
     return 0;
 }
 
-static int worker(cli *c, const char *id_text, int threads)
+static int worker(cli *c, const char *id_text, int threads, double deadline)
 {
     int64_t id = 0;
     if (!cli_parse_id(id_text, &id))
@@ -230,7 +242,7 @@ static int worker(cli *c, const char *id_text, int threads)
     if (cli_open(c, &p, &err) < 0)
         return cli_fail(c, &err);
     et_progress_set_enabled(false);
-    et_status rc = et_tune_worker(p, id, threads, &err);
+    et_status rc = et_tune_worker(p, id, threads, deadline, &err);
     et_project_close(p);
     if (rc == ET_EINTR)
         return 130;
@@ -256,12 +268,15 @@ static int run(cli *c, int argc, char **argv)
         {"seed", required_argument, NULL, 's'},
         {"worker", required_argument, NULL, 'W'},
         {"threads", required_argument, NULL, 'T'},
+        {"strategy", required_argument, NULL, 'G'},
+        {"deadline", required_argument, NULL, 'D'},
         {0},
     };
     et_tune_options o = et_tune_defaults();
     const char *target = NULL, *targets_file = NULL, *space_arg = NULL, *worker_id = NULL;
-    const char *ram_arg = NULL, *rom_arg = NULL;
+    const char *ram_arg = NULL, *rom_arg = NULL, *strategy = NULL;
     int threads = 0;
+    double deadline = 0;
     bool help = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -303,7 +318,25 @@ static int run(cli *c, int argc, char **argv)
             o.seed = seed;
             break;
         }
+        case 'G':
+            /* Plain random search: brackets of one candidate, one rung, its full epochs. */
+            if (!strcmp(optarg, "random"))
+                o.rungs = 1;
+            else if (strcmp(optarg, "halving"))
+                return cli_usage_error(c, "tune",
+                                       "--strategy '%s': allowed values are halving, "
+                                       "random",
+                                       optarg);
+            strategy = optarg;
+            break;
         case 'W': worker_id = optarg; break;
+        case 'D': {
+            char *end = NULL;
+            deadline = strtod(optarg, &end);
+            if (!*optarg || *end || !(deadline >= 0))
+                return cli_usage_error(c, "tune", "--deadline '%s': Unix seconds", optarg);
+            break;
+        }
         case 'T':
             if (parse_count(c, "--threads", optarg, 1, 1024, &threads) < 0)
                 return 2;
@@ -319,12 +352,13 @@ static int run(cli *c, int argc, char **argv)
                                "select, plot)",
                                argv[optind]);
     if (worker_id)
-        return worker(c, worker_id, threads);
+        return worker(c, worker_id, threads, deadline);
     if (o.resume && (target || space_arg || o.engine || ram_arg || rom_arg ||
-                     o.max_latency_ms > 0 || o.seed >= 0))
+                     o.max_latency_ms > 0 || o.seed >= 0 || strategy))
         return cli_usage_error(c, "tune",
-                               "--resume continues a run with its own target, budgets, space and "
-                               "seed; give only --jobs, --trials or --time-budget with it");
+                               "--resume continues a run with its own target, budgets, space, "
+                               "strategy and seed; give only --jobs, --trials or --time-budget "
+                               "with it");
     et_error err = {0};
     et_target_catalog *cat = NULL;
     if (cli_load_targets(c, targets_file, &cat, &err) < 0)
@@ -379,17 +413,11 @@ static int run(cli *c, int argc, char **argv)
     }
     o.space = space;
     char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = '\0';
-        o.worker_exe = exe;
-    } else if (strchr(c->argv0, '/')) {
-        o.worker_exe = c->argv0;
-    }
+    o.worker_exe = cli_self_exe(c, exe, sizeof exe);
     et_tune_summary s;
     memset(&s, 0, sizeof s);
     if (rc == ET_OK)
-        rc = et_tune_run(p, &o, on_event, NULL, &s, &err);
+        rc = et_tune_run(p, &o, cli_tune_event, NULL, &s, &err);
     et_tune_space_destroy(space);
     et_targets_destroy(cat);
     if (rc < 0 && s.run_id == 0) {
@@ -524,9 +552,10 @@ static int print_list(cli *c, et_project *p, int64_t run_id, const char *sort, i
         if (!header)
             printf("Tuner run %lld (%s%s%s): ", (long long)run.id, run.status,
                    run.stop_reason[0] ? ", " : "", run.stop_reason);
-        printf("target %s (%s), objective %s;\nbudgets: latency %s, RAM %s, flash %s (%s "
+        printf("target %s (%s), objective %s, %s;\nbudgets: latency %s, RAM %s, flash %s (%s "
                "model).\n",
-               run.target, run.engine, et_tune_objective_name(run.objective), lat, ram, rom,
+               run.target, run.engine, et_tune_objective_name(run.objective),
+               run.rungs == 1 ? "random search" : "successive halving", lat, ram, rom,
                et_precision_name(pr));
         printf("%zu trials in %s: %d done, %d pruned (stopped early), %d skipped (over a "
                "budget or the time left), %d failed",
@@ -553,8 +582,8 @@ static int print_list(cli *c, et_project *p, int64_t run_id, const char *sort, i
                 cli_format_bytes(t->ram_bytes[pr], r, sizeof r);
                 cli_format_bytes(t->rom_bytes[pr], f, sizeof f);
             }
-            describe_input(&t->impulse, input, sizeof input);
-            describe_model(&t->impulse, model, sizeof model);
+            cli_describe_input(&t->impulse, input, sizeof input);
+            cli_describe_model(&t->impulse, model, sizeof model);
             if (t->trained)
                 snprintf(rung, sizeof rung, "%d/%d", t->epochs, t->impulse.epochs);
             else
@@ -691,6 +720,10 @@ static int show(cli *c, int argc, char **argv)
             }
             printf("  %lld parameters, %lld MACs\n", (long long)t->params, (long long)t->macs);
         }
+        if (t->from_epoch > 0)
+            printf("  warm start: its last rung went on from the weights after epoch %d of the "
+                   "rung before\n",
+                   t->from_epoch);
         printf("  rungs: %s\n", t->history);
         char *pretty = NULL;
         json_t *j = json_loads(t->impulse_json, 0, NULL);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const cli_command commands[] = {
     {"init", cmd_init, "create a project folder", "edgetrain init DIR"},
@@ -50,7 +51,8 @@ static const cli_command commands[] = {
      "edgetrain tune [--target NAME] [--max-latency 100ms] [--max-ram 128k|none]\n"
      "               [--max-rom 512k|none] [--trials N] [--time-budget 1h]\n"
      "               [--space FILE|current|default] [--objective int8-accuracy|float32-accuracy]\n"
-     "               [--jobs N] [--seed S] [--engine NAME] [--targets FILE] [--json]\n"
+     "               [--strategy halving|random] [--jobs N] [--seed S] [--engine NAME]\n"
+     "               [--targets FILE] [--json]\n"
      "       edgetrain tune --resume [--jobs N] [--trials N] [--time-budget 1h] [--json]\n"
      "       edgetrain tune list [--sort objective|int8-accuracy|float32-accuracy|latency|ram|rom|\n"
      "                            time|id] [--run N] [--json]\n"
@@ -58,7 +60,8 @@ static const cli_command commands[] = {
      "       edgetrain tune select ID [--json]\n"
      "       edgetrain tune plot [--out tuner.svg|tuner.png] [--png FILE] [--run N] [--json]"},
     {"demo", cmd_demo, "the workflow on Fashion-MNIST (Debian dataset-fashion-mnist)",
-     "edgetrain [-C DIR] demo [--dir DIR] [--source DIR] [--epochs N] [--json]"},
+     "edgetrain [-C DIR] demo [--dir DIR] [--source DIR] [--epochs N] [--no-tune]\n"
+     "                        [--tune-time 3m] [--tune-trials N] [--json]"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -216,8 +219,27 @@ int cli_open_sample(cli *c, const char *cmd, const char *id_arg, et_project **p,
     return -1;
 }
 
+/* OpenMP threads that sleep rather than spin while they wait, unless the
+ * user chose (OMP_WAIT_POLICY set, to anything). Spinning threads steal
+ * cores from other work on the machine and from each other: measured with
+ * build/bench_train_throughput at batch 32, 2 threads, best of 3 each, on
+ * the 2-core development machine with one other training process running,
+ * the conv net trained at 3,221 samples/s spinning (libgomp's default) and
+ * 9,034 passive; MobileNetV2 a0.35 at 24 and 215. libgomp reads the
+ * variable once, when it is loaded, before main: so the program runs itself
+ * again with it set (the variable, now set, ends the loop). When that
+ * cannot be done, it goes on as it is; its child processes (the tuner's
+ * workers) still get the setting. */
+static void omp_wait_passive(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || setenv("OMP_WAIT_POLICY", "passive", 0) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
+    omp_wait_passive(argv);
     cli c = {.dir = ".", .argv0 = argv[0]};
     size_t used = 0;
     for (int i = 0; i < argc && used + 2 < sizeof c.command_line; i++) {

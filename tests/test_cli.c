@@ -33,6 +33,17 @@ static json_int_t jint(json_t *o, const char *path)
     return json_integer_value(cur);
 }
 
+/* The value at a dotted path that is a number (not null), or NULL. */
+static json_t *jget(json_t *o, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    json_t *cur = o;
+    for (char *tok = strtok(buf, "."); tok; tok = strtok(NULL, "."))
+        cur = json_object_get(cur, tok);
+    return json_is_number(cur) ? cur : NULL;
+}
+
 static int has_problem(json_t *problems, const char *file_suffix, const char *kind)
 {
     size_t i;
@@ -319,21 +330,47 @@ Test(cli, demo_on_a_small_mnist_style_folder)
     tu_idx_pair(tu_path(dir, "fm/t10k-images-idx3-ubyte.gz"),
                 tu_path(dir, "fm/t10k-labels-idx1-ubyte.gz"), 20, 8, 8, 10, 500, 1);
     char *out = NULL;
+    /* A tune of two candidates keeps it to seconds (the demo's default is 3 minutes). */
     cr_assert_eq(tu_run(&out, NULL, "demo", "--json", "--dir", tu_path(dir, "demo"), "--source",
-                        tu_path(dir, "fm"), NULL),
+                        tu_path(dir, "fm"), "--epochs", "2", "--tune-trials", "2", NULL),
                  0);
     json_t *j = parse_json(out);
     cr_assert_eq(jint(j, "data.samples"), 120);
     cr_assert_eq(jint(j, "data.labels.Sneaker.training"), 10);
     cr_assert_eq(jint(j, "data.labels.Sneaker.testing"), 2);
+    cr_assert_eq(jint(j, "impulse.version"), 1);
+    /* The tune ran, its best trial was selected and retrained: before and after. */
+    cr_assert_eq(jint(j, "tune.counts.done") + jint(j, "tune.counts.pruned"), 2, "%s", out);
+    cr_assert(jint(j, "tune.best_trial") > 0, "%s", out);
+    cr_assert(jint(j, "tune.comparison.selected.impulse_version") > 1, "%s", out);
+    cr_assert(jint(j, "tune.comparison.selected.model_id") > jint(j, "train.model_id"));
+    cr_assert(jget(j, "tune.comparison.default.test.float32"), "%s", out);
+    cr_assert(jget(j, "tune.comparison.selected.latency_ms"), "%s", out);
+    cr_assert(jint(j, "tune.comparison.selected.ram_bytes") > 0, "%s", out);
+    json_t *dflt = json_deep_copy(json_object_get(
+        json_object_get(json_object_get(json_object_get(j, "tune"), "comparison"), "default"),
+        "impulse"));
     json_decref(j);
     free(out);
-    /* Twice: reuses the project. */
+    /* Twice: reuses the project, back on the default impulse; --no-tune skips the tuner. */
+    cr_assert_eq(tu_run(&out, NULL, "demo", "--json", "--dir", tu_path(dir, "demo"), "--source",
+                        tu_path(dir, "fm"), "--epochs", "1", "--no-tune", NULL),
+                 0);
+    j = parse_json(out);
+    cr_assert_eq(jint(j, "data.samples"), 120);
+    cr_assert(json_is_null(json_object_get(j, "tune")), "%s", out);
+    cr_assert(json_equal(json_object_get(json_object_get(j, "impulse"), "json"), dflt),
+              "the default impulse again: %s", out);
+    json_decref(dflt);
+    json_decref(j);
+    free(out);
     cr_assert_eq(tu_run(&out, NULL, "demo", "--dir", tu_path(dir, "demo"), "--source",
-                        tu_path(dir, "fm"), NULL),
+                        tu_path(dir, "fm"), "--epochs", "1", "--no-tune", NULL),
                  0);
     cr_assert(strstr(out, "120 samples"), "%s", out);
+    cr_assert(!strstr(out, "Tuner run"), "%s", out);
     free(out);
+    cr_assert_eq(tu_run(NULL, NULL, "demo", "--no-tune", "--tune-time", "0", NULL), 2);
 }
 
 /* The foundation issue's acceptance check on the real data set, when the
@@ -828,4 +865,29 @@ Test(cli, train_settings_are_checked_before_any_work)
                  "refused settings store no impulse version: %s", out);
     json_decref(j);
     free(out);
+}
+
+/* A validation split of a few images: training goes on, with a warning that
+ * names how few samples the int8 figures rest on. */
+Test(cli, tiny_validation_split_warns_before_int8, .timeout = 120)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = separable_project(dir, 6);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "set", "learning.conv_layers=4:3",
+                        "learning.batch_size=4", NULL),
+                 0);
+    cr_assert_eq(tu_run(&out, &err, "-C", proj, "train", "--epochs", "1", "--json", NULL), 0,
+                 "%s", err);
+    json_t *j = parse_json(out);
+    long n_val = (long)jint(j, "validation_samples");
+    cr_assert_lt(n_val, 20, "%s", out);
+    char want[64];
+    snprintf(want, sizeof want, "calibrating on only %ld validation sample", n_val);
+    cr_assert(strstr(err, want), "%s", err);
+    cr_assert_not(json_is_null(json_object_get(json_object_get(j, "validation"), "int8")), "%s",
+                  out);
+    json_decref(j);
+    free(out);
+    free(err);
 }

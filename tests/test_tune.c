@@ -5,6 +5,7 @@
  * a few epochs), so that each test takes seconds. */
 #include "testutil.h"
 
+#include "edgetrain/train.h"
 #include "edgetrain/tune.h"
 
 #include <criterion/criterion.h>
@@ -442,7 +443,16 @@ Test(tune, successive_halving_promotes_the_best_and_prunes_the_rest, .timeout = 
     cr_assert_eq(json_array_size(h), 2, "%s", done->history);
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(h, 0), "epochs")), 2,
                  "rung 0: 6 / 3 epochs");
+    /* Warm start: rung 1 went on from rung 0's weights, training epochs 3..6. */
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(h, 0), "from_epoch")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(h, 1), "from_epoch")), 2, "%s",
+                 done->history);
+    cr_assert_eq(done->from_epoch, 2);
     json_decref(h);
+    /* A finished run keeps no checkpoints. */
+    char ckpt[2200];
+    snprintf(ckpt, sizeof ckpt, "%s/cache/tune/run%lld", proj, (long long)sum.run_id);
+    cr_assert_neq(access(ckpt, F_OK), 0, "%s is left", ckpt);
     for (size_t i = 0; i < n; i++) {
         if (t[i].status != ET_TRIAL_PRUNED)
             continue;
@@ -463,6 +473,96 @@ Test(tune, successive_halving_promotes_the_best_and_prunes_the_rest, .timeout = 
     free(t);
     et_tune_space_destroy(s);
     et_targets_destroy(cat);
+    et_project_close(p);
+}
+
+/* et_train's warm start: a checkpoint after 2 epochs, then 2 more on top of
+ * it; a checkpoint of another impulse is refused with the file's name. */
+Test(tune, train_goes_on_from_a_checkpoint, .timeout = 60)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = make_project(dir, 12);
+    et_project *p = tu_open(proj);
+    et_impulse imp;
+    int64_t version = 0;
+    et_error err = {0};
+    cr_assert_eq(et_impulse_current(p, &imp, &version, &err), 0, "%s", err.msg);
+    cr_assert_eq(et_impulse_set(&imp, "learning.conv_layers=4:3", &err), 0, "%s", err.msg);
+    cr_assert_eq(et_impulse_set(&imp, "learning.batch_size=8", &err), 0, "%s", err.msg);
+    char ckpt[2200], ckpt2[2200];
+    snprintf(ckpt, sizeof ckpt, "%s/two.ckpt", dir);
+    snprintf(ckpt2, sizeof ckpt2, "%s/four.ckpt", dir);
+    et_train_options o = et_train_defaults();
+    o.impulse = &imp;
+    o.no_save = true;
+    o.skip_int8 = true;
+    o.epochs = 2;
+    o.checkpoint_out = ckpt;
+    et_train_result a, b, c;
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(a.start_epoch, 0);
+    cr_assert_eq(a.epochs_run, 2);
+    cr_assert_eq(access(ckpt, R_OK), 0);
+    /* Two more epochs on top: only epochs 3 and 4 are trained. */
+    o.epochs = 4;
+    o.init_from = ckpt;
+    o.checkpoint_out = ckpt2;
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(b.start_epoch, 2);
+    cr_assert_eq(b.epochs_run, 4);
+    cr_assert_geq(b.best_epoch, 1);
+    /* The same again: the same result (deterministic). */
+    o.checkpoint_out = NULL;
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &c, &err), 0, "%s", err.msg);
+    cr_assert_eq(c.validation.loss, b.validation.loss);
+    et_train_result_free(&c);
+    /* Asked for no more epochs than it holds: nothing is trained, its best is measured. */
+    o.init_from = ckpt2;
+    o.epochs = 4;
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &c, &err), 0, "%s", err.msg);
+    cr_assert_eq(c.start_epoch, 4);
+    cr_assert_eq(c.epochs_run, 4);
+    cr_assert_eq(c.best_epoch, b.best_epoch);
+    cr_assert_eq(c.validation.loss, b.validation.loss, "the checkpoint keeps the best epoch");
+    et_train_result_free(&c);
+    /* Another impulse: refused, naming the file. */
+    cr_assert_eq(et_impulse_set(&imp, "learning.dropout=0.3", &err), 0, "%s", err.msg);
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &c, &err), ET_EINVAL);
+    cr_assert(strstr(err.msg, "four.ckpt") && strstr(err.msg, "another impulse"), "%s", err.msg);
+    /* Not a checkpoint at all. */
+    tu_write(ckpt2, "hello", 5);
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &c, &err), ET_EINVAL);
+    cr_assert(strstr(err.msg, "not an edgetrain checkpoint"), "%s", err.msg);
+    et_train_result_free(&a);
+    et_train_result_free(&b);
+    et_project_close(p);
+}
+
+/* A deadline that has passed: the first epoch still ends, then training
+ * stops with it (the tuner's time budget for a rung estimated too short). */
+Test(tune, train_stops_at_a_deadline_once_it_has_an_epoch, .timeout = 60)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = make_project(dir, 12);
+    et_project *p = tu_open(proj);
+    et_impulse imp;
+    int64_t version = 0;
+    et_error err = {0};
+    cr_assert_eq(et_impulse_current(p, &imp, &version, &err), 0, "%s", err.msg);
+    cr_assert_eq(et_impulse_set(&imp, "learning.conv_layers=4:3", &err), 0, "%s", err.msg);
+    cr_assert_eq(et_impulse_set(&imp, "learning.batch_size=8", &err), 0, "%s", err.msg);
+    et_train_options o = et_train_defaults();
+    o.impulse = &imp;
+    o.no_save = true;
+    o.epochs = 5;
+    o.deadline = 1; /* 1970 */
+    et_train_result r;
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.epochs_run, 1);
+    cr_assert(r.deadline_reached);
+    cr_assert(!r.interrupted);
+    cr_assert(r.has_int8, "the best epoch is converted as usual: %s", r.quant_error);
+    et_train_result_free(&r);
     et_project_close(p);
 }
 

@@ -125,6 +125,24 @@ typedef struct et_train_options {
                                    the project's current one; NULL = current */
     bool no_save;               /* measure only: no model version is stored (model_id 0) */
     int qat_epochs;             /* epochs of it; 0 = 3 */
+    const char *init_from;      /* warm start: a checkpoint written by an earlier et_train of
+                                   the same impulse (epochs aside), seed and data
+                                   (checkpoint_out). Training goes on after its epochs with
+                                   its last weights, its best epoch so far, its step count
+                                   (dropout masks, batch order) and early-stopping count; only
+                                   the epochs beyond its own are trained (none when it has as
+                                   many). The optimizer starts afresh (Adam's moments are not
+                                   in the checkpoint), as when Keras recompiles a model.
+                                   ET_EINVAL names the file when it does not match; NULL =
+                                   from scratch */
+    const char *checkpoint_out; /* write such a checkpoint here when the epochs end (not after
+                                   Ctrl-C, nor when a deadline cut an epoch short); NULL =
+                                   none */
+    double deadline;            /* wall-clock time (Unix seconds, CLOCK_REALTIME) after which
+                                   training stops once an epoch has ended: after the current
+                                   batch (that epoch's batches are dropped) or the current
+                                   epoch; the best epoch is kept and converted, as with early
+                                   stopping (result.deadline_reached). 0 = none */
 } et_train_options;
 
 /* Adam, constant learning rate, no early stopping, no smoothing; int8 with
@@ -147,7 +165,10 @@ typedef struct et_train_result {
     int64_t model_id;
     int64_t impulse_version;
     int epochs_run, best_epoch;
+    int start_epoch;            /* epochs taken over from init_from (0: from scratch); epochs
+                                   start_epoch + 1 .. epochs_run were trained now */
     bool interrupted;           /* Ctrl-C: stopped, the best epoch so far was kept */
+    bool deadline_reached;      /* opt.deadline stopped it before its epochs */
     double seconds;
     double estimated_seconds;   /* the estimate printed before training (edgetrain/estimate.h) */
     double estimated_after_epoch1; /* the estimate refined with the first epoch's time; 0 */

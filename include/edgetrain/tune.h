@@ -25,9 +25,10 @@
  *    impossible impulse: "failed" with the error. Neither is trained.
  * 3. Successive halving: every candidate of a bracket trains briefly (rung 0),
  *    the best 1/eta by the objective train longer (rung 1), and so on up to
- *    the candidate's full epochs; the others are "pruned". Each rung trains
- *    from scratch with et_train (no model version stored, int8 conversion
- *    without fallbacks).
+ *    the candidate's full epochs; the others are "pruned". A promoted trial
+ *    goes on from the weights its rung before left (a checkpoint under
+ *    cache/tune/) and trains only the epochs beyond them, with et_train (no
+ *    model version stored, int8 conversion without fallbacks).
  * 4. Every state change is written to the project database at once, so a run
  *    that is interrupted (Ctrl-C, kill) continues with et_tune_run(resume).
  *
@@ -162,6 +163,8 @@ typedef struct et_tune_trial {
     int full_epochs;          /* the impulse's epochs: what the last rung trains */
     int rung_epochs;          /* epochs its current rung trains */
     int epochs;               /* epochs of the recorded results (0: not trained) */
+    int from_epoch;           /* its last rung went on from the weights after this many
+                                 epochs (warm start from the rung before); 0: from scratch */
     int attempts;             /* times a rung of it was started */
     bool trained;             /* validation figures below are set */
     bool has_int8;
@@ -173,7 +176,8 @@ typedef struct et_tune_trial {
     double estimated_seconds; /* the estimate of its current rung */
     double train_seconds;     /* all its rungs together */
     char error[1024];         /* failed: the error; skipped and pruned: the reason */
-    char history[2048];       /* JSON: [{"rung", "epochs", "float32", "int8", "seconds"}] */
+    char history[2048];       /* JSON: [{"rung", "epochs", "from_epoch", "float32", "int8",
+                                 "seconds", "at"}], one per rung trained */
     bool pareto;              /* on the Pareto front of its run (et_tune_trials_list) */
     char created_at[32], finished_at[32];
 } et_tune_trial;
@@ -258,10 +262,12 @@ typedef struct et_tune_options {
     int64_t resume_run;
     const char *worker_exe;   /* trials run as worker processes:
                                  WORKER_EXE -q -C ROOT tune --worker TRIAL --threads N
-                                 (the CLI's hidden mode that calls et_tune_worker);
+                                 --deadline UNIX_SECONDS (the CLI's hidden mode that calls
+                                 et_tune_worker);
                                  NULL: in this process, one at a time */
     int eta;                  /* keep 1/eta per rung; 0 = 3 */
-    int rungs;                /* rungs per bracket, 1..5; 0 = 3 */
+    int rungs;                /* rungs per bracket, 1..5; 0 = 3. 1 is plain random search:
+                                 every candidate trains its full epochs, none is pruned */
     int min_steps;            /* rung 0 trains at least this many batches (when the
                                  candidate's epochs allow); 0 = 200 */
 } et_tune_options;
@@ -314,8 +320,11 @@ et_status et_tune_run(et_project *p, const et_tune_options *opt, et_tune_event_f
 /* Runs one rung of trial id in this process with threads OpenMP threads
  * (0: leave as is): trains it, writes its results or its error to the
  * database. Only for a trial marked running; returns ET_EINTR (and marks it
- * pending again) when interrupted. */
-et_status et_tune_worker(et_project *p, int64_t trial_id, int threads, et_error *err);
+ * pending again) when interrupted. deadline: the run's time budget ends
+ * then (Unix seconds; 0 = none): the rung stops there once it has an epoch
+ * (et_train_options.deadline) and records what it has. */
+et_status et_tune_worker(et_project *p, int64_t trial_id, int threads, double deadline,
+                         et_error *err);
 
 /* ------------------------------------------------------------------------
  * Plot: accuracy (the objective's) against latency on the target, marker

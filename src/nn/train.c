@@ -6,6 +6,7 @@
 #include "edgetrain/dsp.h"
 #include "edgetrain/estimate.h"
 
+#include "core/fsutil.h"
 #include "core/rng.h"
 #include "nn/train_internal.h"
 
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 et_train_options et_train_defaults(void)
 {
@@ -156,6 +158,139 @@ void et_trainer_shuffle(et_trainer *t, uint64_t *s)
     shuffle(t->train, t->n_train, s);
 }
 
+/* ------------------------------------------------------------------------
+ * Checkpoints (warm starts): the state at the end of a run's epochs, so that
+ * a later run of the same impulse goes on from there. One file, host byte
+ * order (it is read back on the machine that wrote it):
+ *   "ETCKPT1\n", u64 params, i32 epochs_run, best_epoch, since_best, 0,
+ *   i64 steps, f64 best_loss, u64 n_train, n_val, u32 length, the impulse's
+ *   canonical JSON with epochs 0 (length bytes), f32 last[params],
+ *   f32 best[params].
+ */
+#define CKPT_MAGIC "ETCKPT1\n"
+#define CKPT_HEAD (8 + 8 + 16 + 8 + 8 + 16 + 4)
+
+typedef struct checkpoint {
+    int epochs_run, best_epoch, since_best;
+    int64_t steps;
+    double best_loss;
+} checkpoint;
+
+/* The impulse as a checkpoint names it: every field but the epochs. */
+static char *ckpt_impulse(const et_impulse *imp)
+{
+    et_impulse k = *imp;
+    k.epochs = 0;
+    return et_impulse_to_json(&k, false);
+}
+
+static et_status ckpt_save(const char *path, const et_trainer *t, const checkpoint *c,
+                           et_error *err)
+{
+    char *json = ckpt_impulse(t->imp);
+    size_t np = et_net_param_count(t->net), jl = json ? strlen(json) : 0;
+    size_t size = CKPT_HEAD + jl + 2 * np * sizeof(float);
+    unsigned char *b = json ? malloc(size) : NULL;
+    if (!b) {
+        free(json);
+        return et_error_set(err, ET_ENOMEM, "out of memory");
+    }
+    uint64_t u64[3] = {np, t->n_train, t->n_val};
+    int32_t i32[4] = {c->epochs_run, c->best_epoch, c->since_best, 0};
+    uint32_t len = (uint32_t)jl;
+    unsigned char *w = b;
+    memcpy(w, CKPT_MAGIC, 8), w += 8;
+    memcpy(w, &u64[0], 8), w += 8;
+    memcpy(w, i32, 16), w += 16;
+    memcpy(w, &c->steps, 8), w += 8;
+    memcpy(w, &c->best_loss, 8), w += 8;
+    memcpy(w, &u64[1], 16), w += 16;
+    memcpy(w, &len, 4), w += 4;
+    memcpy(w, json, jl), w += jl;
+    memcpy(w, et_net_params(t->net), np * sizeof(float)), w += np * sizeof(float);
+    memcpy(w, t->best, np * sizeof(float));
+    et_status rc = et_write_file_atomic(path, b, size, err);
+    free(b);
+    free(json);
+    return rc;
+}
+
+/* The epochs a checkpoint holds, from its header (0 when it cannot be read:
+ * ckpt_load then says why). */
+static int ckpt_epochs(const char *path)
+{
+    unsigned char head[32];
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f)
+        fclose(f);
+    int32_t epochs = 0;
+    if (got == sizeof head && !memcmp(head, CKPT_MAGIC, 8))
+        memcpy(&epochs, head + 16, 4);
+    return epochs > 0 ? epochs : 0;
+}
+
+/* Loads checkpoint path into the net's parameters and t->best; ET_EINVAL
+ * (naming the file) when it was made for another impulse, data or build. */
+static et_status ckpt_load(const char *path, et_trainer *t, checkpoint *c, et_error *err)
+{
+    unsigned char *b = NULL;
+    size_t size = 0, np = et_net_param_count(t->net);
+    et_status rc = et_read_file(path, ((size_t)1 << 30) + 2 * np * sizeof(float), &b, &size, err);
+    if (rc < 0)
+        return rc;
+    char *json = ckpt_impulse(t->imp);
+    uint64_t u64[3] = {0};
+    int32_t i32[4] = {0};
+    uint32_t len = 0;
+    const char *why = NULL;
+    if (!json)
+        rc = et_error_set(err, ET_ENOMEM, "out of memory");
+    else if (size < CKPT_HEAD || memcmp(b, CKPT_MAGIC, 8))
+        why = "not an edgetrain checkpoint";
+    if (rc == ET_OK && !why) {
+        const unsigned char *r = b + 8;
+        memcpy(&u64[0], r, 8), r += 8;
+        memcpy(i32, r, 16), r += 16;
+        memcpy(&c->steps, r, 8), r += 8;
+        memcpy(&c->best_loss, r, 8), r += 8;
+        memcpy(&u64[1], r, 16), r += 16;
+        memcpy(&len, r, 4);
+        if (u64[0] != np) /* first: the size below is only computed for the net's own */
+            why = "made for another model";
+        else if (size != CKPT_HEAD + (size_t)len + 2 * np * sizeof(float))
+            why = "truncated or padded";
+        else if (len != strlen(json) || memcmp(b + CKPT_HEAD, json, len))
+            why = "made for another impulse";
+        else if (u64[1] != t->n_train || u64[2] != t->n_val)
+            why = "made for other data (the training or validation split differs)";
+        else if (i32[0] < 1 || i32[1] < 1 || i32[1] > i32[0] || i32[2] < 0 || c->steps < 0)
+            why = "its epoch counts are out of range";
+    }
+    if (rc == ET_OK && why)
+        rc = et_error_set(err, ET_EINVAL, "checkpoint %s: %s; train without it", path, why);
+    if (rc == ET_OK) {
+        const unsigned char *r = b + CKPT_HEAD + len;
+        memcpy(et_net_params(t->net), r, np * sizeof(float));
+        memcpy(t->best, r + np * sizeof(float), np * sizeof(float));
+        c->epochs_run = i32[0];
+        c->best_epoch = i32[1];
+        c->since_best = i32[2];
+    }
+    free(json);
+    free(b);
+    return rc;
+}
+
+static bool past_deadline(const et_train_options *opt)
+{
+    if (opt->deadline <= 0)
+        return false;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9 > opt->deadline;
+}
+
 static void trainer_free(et_trainer *t)
 {
     et_net_destroy(t->net);
@@ -226,19 +361,23 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
             batch, t.n_train, t.n_train);
     if (rc == ET_OK)
         rc = et_model_create_from_impulse(&imp, (int)t.classes, t.c, &model, err);
+    /* A warm start trains only the epochs beyond the checkpoint's. */
+    int start = opt->init_from ? ckpt_epochs(opt->init_from) : 0;
+    start = start > epochs ? epochs : start;
     /* The estimate, before any training work: printed, and a limit enforced. */
     et_train_estimate est = {0};
     et_machine_rates rates = {0};
     if (rc == ET_OK) {
         rc = et_machine_rates_get(&rates, err);
         if (rc == ET_OK) {
-            et_estimate_training(model, &rates, t.n_train, t.n_val, epochs, !opt->skip_int8, &est);
+            et_estimate_training(model, &rates, t.n_train, t.n_val, epochs - start, !opt->skip_int8,
+                                 &est);
             out->estimated_seconds = est.seconds;
             char total[32], limit[32];
             et_format_duration(est.seconds, total, sizeof total);
             et_log_info(
                 "Estimated training time: %s (%d epoch%s of %zu samples, validation on %zu%s)",
-                total, epochs, epochs == 1 ? "" : "s", t.n_train, t.n_val,
+                total, epochs - start, epochs - start == 1 ? "" : "s", t.n_train, t.n_val,
                 opt->skip_int8 ? "" : ", int8 conversion");
             if (opt->max_seconds > 0 && est.seconds > opt->max_seconds) {
                 et_format_duration(opt->max_seconds, limit, sizeof limit);
@@ -287,8 +426,30 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
         hist_len = (size_t)snprintf(history_text, hist_cap, "[");
     if (rc == ET_OK)
         et_net_init(t.net, (uint64_t)imp.seed);
+    if (rc == ET_OK && opt->init_from) {
+        /* Go on where the checkpoint ended: its weights, its best epoch, its
+         * steps, and the batch order its epochs left (each epoch shuffles the
+         * order the one before left). */
+        checkpoint c = {0};
+        rc = ckpt_load(opt->init_from, &t, &c, err);
+        if (rc == ET_OK) {
+            start = c.epochs_run > epochs ? epochs : c.epochs_run;
+            best_loss = c.best_loss;
+            out->best_epoch = c.best_epoch;
+            out->epochs_run = start;
+            out->start_epoch = start;
+            since_best = c.since_best;
+            step = (int)c.steps;
+            for (int e = 1; e <= c.epochs_run; e++) {
+                uint64_t s = (uint64_t)imp.seed * 0x9E3779B97F4A7C15ull + (uint64_t)e;
+                et_trainer_shuffle(&t, &s);
+            }
+            et_log_info("Warm start from %s: epoch %d (best %d)", opt->init_from, c.epochs_run,
+                        c.best_epoch);
+        }
+    }
     double loop_t0 = et_now_s();
-    for (int epoch = 1; rc == ET_OK && epoch <= epochs; epoch++) {
+    for (int epoch = start + 1; rc == ET_OK && epoch <= epochs; epoch++) {
         double e0 = et_now_s();
         uint64_t s = (uint64_t)imp.seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch;
         et_trainer_shuffle(&t, &s);
@@ -325,9 +486,13 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                 out->interrupted = true;
                 break;
             }
+            if (past_deadline(opt) && out->best_epoch > 0) {
+                out->deadline_reached = true; /* this epoch's batches so far are dropped */
+                break;
+            }
         }
         et_progress_end(&bar);
-        if (rc < 0 || out->interrupted)
+        if (rc < 0 || out->interrupted || out->deadline_reached)
             break;
         double train_s = et_now_s() - e0;
         et_metrics m;
@@ -340,13 +505,14 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
         if (rc < 0)
             break;
         out->epochs_run = epoch;
-        if (epoch == 1 && epochs > 1) {
+        if (epoch == start + 1 && epochs > epoch) {
             double e1 = et_now_s() - e0;
-            out->estimated_after_epoch1 = (et_now_s() - t0) + e1 * (epochs - 1) + est.int8_seconds;
+            out->estimated_after_epoch1 =
+                (et_now_s() - t0) + e1 * (epochs - epoch) + est.int8_seconds;
             char total[32], left[32];
             et_format_duration(out->estimated_after_epoch1, total, sizeof total);
-            et_format_duration(e1 * (epochs - 1) + est.int8_seconds, left, sizeof left);
-            et_log_info("After epoch 1: estimated training time %s (%s left)", total, left);
+            et_format_duration(e1 * (epochs - epoch) + est.int8_seconds, left, sizeof left);
+            et_log_info("After epoch %d: estimated training time %s (%s left)", epoch, total, left);
         }
         et_epoch_stats es = {.epoch = epoch,
                              .epochs = epochs,
@@ -358,7 +524,7 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                              .seconds = et_now_s() - e0,
                              .best = m.loss < best_loss};
         et_metrics_free(&m);
-        out->samples_per_s += (es.samples_per_s - out->samples_per_s) / epoch;
+        out->samples_per_s += (es.samples_per_s - out->samples_per_s) / (epoch - start);
         if (es.best) {
             best_loss = es.val_loss;
             out->best_epoch = epoch;
@@ -371,18 +537,37 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                                      "%s{\"epoch\":%d,\"loss\":%.6g,\"accuracy\":%.6g,"
                                      "\"val_loss\":%.6g,\"val_accuracy\":%.6g,"
                                      "\"samples_per_s\":%.1f}",
-                                     epoch > 1 ? "," : "", epoch, es.loss, es.accuracy, es.val_loss,
-                                     es.val_accuracy, es.samples_per_s);
+                                     epoch > start + 1 ? "," : "", epoch, es.loss, es.accuracy,
+                                     es.val_loss, es.val_accuracy, es.samples_per_s);
         if (on_epoch)
             on_epoch(ctx, &es);
+        if (past_deadline(opt)) {
+            out->deadline_reached = epoch < epochs;
+            break;
+        }
         if (opt->early_stopping > 0 && since_best >= opt->early_stopping)
             break;
     }
     /* Teach the estimate what the epochs really took (full runs only). */
-    if (rc == ET_OK && !out->interrupted && out->epochs_run > 0 && est.seconds > 0) {
-        double per_epoch =
-            (est.train_seconds + est.validation_seconds * epochs / (epochs + 1.0)) / epochs;
-        et_machine_rates_learn(&rates, et_now_s() - loop_t0, per_epoch * out->epochs_run);
+    int trained = out->epochs_run - start;
+    if (rc == ET_OK && !out->interrupted && trained > 0 && est.seconds > 0) {
+        double per_epoch = (est.train_seconds +
+                            est.validation_seconds * (epochs - start) / (epochs - start + 1.0)) /
+                           (epochs - start);
+        et_machine_rates_learn(&rates, et_now_s() - loop_t0, per_epoch * trained);
+    }
+    /* The checkpoint holds the last epoch's weights (the loop's state), so it
+     * is written before the best epoch's replace them; not when a deadline
+     * cut an epoch short (the weights are then part of an epoch). */
+    bool mid_epoch = out->deadline_reached && step != steps_per_epoch * out->epochs_run;
+    if (rc == ET_OK && !out->interrupted && !mid_epoch && opt->checkpoint_out &&
+        out->best_epoch > 0) {
+        checkpoint c = {.epochs_run = out->epochs_run,
+                        .best_epoch = out->best_epoch,
+                        .since_best = since_best,
+                        .steps = step,
+                        .best_loss = best_loss};
+        rc = ckpt_save(opt->checkpoint_out, &t, &c, err);
     }
     if (rc == ET_OK && out->best_epoch == 0)
         rc = et_error_set(err, ET_EINTR, "interrupted before the first epoch ended; nothing saved");

@@ -260,7 +260,9 @@ static void learn(tuner *t, int64_t id)
         json_t *h = json_loads(tr->history, 0, NULL);
         json_t *last = json_array_get(h, json_array_size(h) ? json_array_size(h) - 1 : 0);
         double seconds = json_number_value(json_object_get(last, "seconds"));
-        int epochs = (int)json_integer_value(json_object_get(last, "epochs"));
+        /* A warm-started rung trained only the epochs after from_epoch. */
+        int epochs = (int)json_integer_value(json_object_get(last, "epochs")) -
+                     (int)json_integer_value(json_object_get(last, "from_epoch"));
         double raw = epochs > 0 ? estimate_raw(t, &tr->impulse, epochs) : 0;
         if (seconds > 0 && raw > 0) {
             t->est_sum += raw;
@@ -287,6 +289,15 @@ static int rung_epochs(const tuner *t, int full, int batch, int k, int rungs)
         prev = e > prev ? e : prev;
     }
     return k == rungs - 1 ? full : prev;
+}
+
+/* What rung k of a candidate costs: the epochs beyond rung k-1's (a promoted
+ * trial goes on from its weights), nothing when there are none. */
+static double rung_cost(const tuner *t, const et_impulse *imp, int full, int k, int rungs)
+{
+    int e = rung_epochs(t, full, imp->batch_size, k, rungs);
+    int before = k > 0 ? rung_epochs(t, full, imp->batch_size, k - 1, rungs) : 0;
+    return e > before ? estimate(t, imp, e - before) : 0;
 }
 
 /* Rungs of a bracket that admitted n candidates: 1 + floor(log_eta n), at most the run's. */
@@ -561,10 +572,7 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
             double mean = 0;
             for (int i = 0; i < n; i++)
                 if (list[i].status == ET_TRIAL_PENDING)
-                    mean +=
-                        estimate(t, &list[i].imp,
-                                 rung_epochs(t, list[i].full, list[i].imp.batch_size, k, rungs)) /
-                        admitted_n;
+                    mean += rung_cost(t, &list[i].imp, list[i].full, k, rungs) / admitted_n;
             total += ceil((double)nk / t->jobs) * mean;
         }
         double avail = 0.9 * remaining(t);
@@ -690,9 +698,7 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
             for (int r = k + 1; r < rungs; r++) {
                 double mean = 0;
                 for (size_t i = 0; i < keep; i++)
-                    mean += estimate(t, &cohort[i].impulse,
-                                     rung_epochs(t, cohort[i].full_epochs,
-                                                 cohort[i].impulse.batch_size, r, rungs)) /
+                    mean += rung_cost(t, &cohort[i].impulse, cohort[i].full_epochs, r, rungs) /
                             (double)keep;
                 total += ceil((double)nr / t->jobs) * mean;
                 final_n = nr;
@@ -706,12 +712,14 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
                 keep = final_n < keep ? final_n : keep;
                 double slot = avail / ceil((double)keep / t->jobs);
                 for (size_t i = 0; i < keep && i < sizeof fit / sizeof fit[0]; i++) {
+                    /* The epochs beyond the warm start's that fit the slot. */
                     const et_tune_trial *x = &cohort[i];
-                    int e = x->full_epochs;
-                    double one = estimate(t, &x->impulse, 1), all = estimate(t, &x->impulse, e);
-                    if (all > slot && e > 1) {
-                        double per = (all - one) / (e - 1);
-                        e = per > 0 ? (int)floor((slot - (one - per)) / per) : e;
+                    int have = tune_warm_epochs(t->p, x), e = x->full_epochs;
+                    double one = estimate(t, &x->impulse, 1);
+                    double all = e > have ? estimate(t, &x->impulse, e - have) : 0;
+                    if (all > slot && e - have > 1) {
+                        double per = (all - one) / (e - have - 1);
+                        e = per > 0 ? have + (int)floor((slot - (one - per)) / per) : e;
                     }
                     fit[i] = e < x->epochs ? x->epochs : e > x->full_epochs ? x->full_epochs : e;
                 }
@@ -745,6 +753,7 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
                 rc = tune_exec(t->p, err, NULL,
                                "UPDATE tuner_trials SET status = 'pruned', error = ? WHERE id = ?",
                                "si", reason, x->id);
+                tune_checkpoints_remove(t->p, t->run_id, x->id);
                 if (rc == ET_OK)
                     emit(t, ET_TUNE_EVENT_PRUNED, x->id, reason);
             }
@@ -822,11 +831,24 @@ static int threads_now(tuner *t)
     return k > 0 ? k : 1;
 }
 
+/* When the time budget ends, on the wall clock (Unix seconds; 0: no budget):
+ * a running rung stops there once it has an epoch, so one that was
+ * estimated far too short cannot hold the run long past its budget. */
+static double deadline(const tuner *t)
+{
+    if (t->budget_s <= 0)
+        return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9 + remaining(t);
+}
+
 static et_status spawn(tuner *t, int64_t id, int nthreads, pid_t *pid, et_error *err)
 {
-    char trial[32], threads[16];
+    char trial[32], threads[16], until[32];
     snprintf(trial, sizeof trial, "%lld", (long long)id);
     snprintf(threads, sizeof threads, "%d", nthreads);
+    snprintf(until, sizeof until, "%.3f", deadline(t));
     char **env = worker_env();
     if (!env)
         return et_error_set(err, ET_ENOMEM, "out of memory");
@@ -850,8 +872,8 @@ static et_status spawn(tuner *t, int64_t id, int nthreads, pid_t *pid, et_error 
         int fd = open("/dev/null", O_WRONLY);
         if (fd >= 0)
             dup2(fd, STDOUT_FILENO);
-        char *const argv[] = {(char *)exe, "-q",  "-C",        (char *)root, "tune",
-                              "--worker",  trial, "--threads", threads,      NULL};
+        char *const argv[] = {(char *)exe, "-q",        "-C",    (char *)root, "tune", "--worker",
+                              trial,       "--threads", threads, "--deadline", until,  NULL};
         execve(exe, argv, env);
         _exit(127);
     }
@@ -903,21 +925,23 @@ static et_status start(tuner *t, int64_t id, et_error *err)
     et_status rc = tune_trial_read(t->p, id, &tr, err);
     if (rc < 0)
         return rc;
-    double est = estimate(t, &tr.impulse, tr.rung_epochs);
+    /* A promoted trial trains only the epochs beyond its checkpoint's. */
+    int have = tune_warm_epochs(t->p, &tr);
+    double est = estimate(t, &tr.impulse, tr.rung_epochs - have);
     int epochs = tr.rung_epochs;
     char shortened[160] = "";
-    if (est > remaining(t) && tr.trained && tr.rung_epochs > 1) {
+    if (est > remaining(t) && tr.trained && tr.rung_epochs - have > 1) {
         /* A later rung that does not fit trains the epochs that do, when that is
          * more than it has: a best trial trained shorter beats one left as it was. */
         double one = estimate(t, &tr.impulse, 1);
-        double per = (est - one) / (tr.rung_epochs - 1);
-        int fit = per > 0 ? (int)floor((remaining(t) - (one - per)) / per) : 0;
+        double per = (est - one) / (tr.rung_epochs - have - 1);
+        int fit = per > 0 ? have + (int)floor((remaining(t) - (one - per)) / per) : 0;
         if (fit > tr.epochs && fit < tr.rung_epochs) {
             snprintf(shortened, sizeof shortened,
                      "time budget: rung %d of %d trained %d of its %d epochs", tr.rung + 1,
                      tr.rungs, fit, tr.rung_epochs);
             epochs = fit;
-            est = estimate(t, &tr.impulse, fit);
+            est = estimate(t, &tr.impulse, fit - have);
         }
     }
     if (shortened[0])
@@ -934,6 +958,7 @@ static et_status start(tuner *t, int64_t id, et_error *err)
                        "UPDATE tuner_trials SET status = ?, error = ?, finished_at = "
                        "strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?",
                        "ssi", tr.trained ? "pruned" : "skipped", reason, id);
+        tune_checkpoints_remove(t->p, t->run_id, id);
         if (rc == ET_OK)
             emit(t, ET_TUNE_EVENT_PRUNED, id, reason);
         return rc;
@@ -976,7 +1001,7 @@ static et_status start(tuner *t, int64_t id, et_error *err)
     }
     t->running = 1;
     emit(t, ET_TUNE_EVENT_STARTED, id, NULL);
-    rc = et_tune_worker(t->p, id, 0, err);
+    rc = et_tune_worker(t->p, id, 0, deadline(t), err);
     t->running = 0;
     if (rc == ET_EINTR)
         et_interrupt_raise(); /* et_train clears the flag to save its model; the run stops */
@@ -1323,6 +1348,8 @@ et_status et_tune_run(et_project *p, const et_tune_options *opt, et_tune_event_f
               "UPDATE tuner_runs SET status = ?, stop_reason = ?, seconds = ?, pid = 0 WHERE id = "
               "?",
               "ssdi", status, t.stop, elapsed(&t), t.run_id);
+    if (rc == ET_OK) /* a finished run is never resumed: its warm starts can go */
+        tune_checkpoints_remove(p, t.run_id, 0);
     snprintf(out->stop_reason, sizeof out->stop_reason, "%s", t.stop);
     out->seconds = et_now_s() - session_t0;
     et_tune_trial *all = NULL;
@@ -1353,103 +1380,5 @@ et_status et_tune_run(et_project *p, const et_tune_options *opt, et_tune_event_f
     }
     et_tune_space_destroy(t.space);
     free(t.keys);
-    return rc;
-}
-
-/* ------------------------------------------------------------------------
- * One rung of one trial.
- */
-et_status et_tune_worker(et_project *p, int64_t id, int threads, et_error *err)
-{
-    et_tune_trial *tr = malloc(sizeof *tr);
-    if (!tr)
-        return et_error_set(err, ET_ENOMEM, "out of memory");
-    et_status rc = tune_trial_read(p, id, tr, err);
-    if (rc == ET_OK && tr->status != ET_TRIAL_RUNNING)
-        rc = et_error_set(err, ET_EINVAL, "trial %lld is %s, not running", (long long)id,
-                          et_trial_status_name(tr->status));
-    if (rc < 0) {
-        free(tr);
-        return rc;
-    }
-    if (threads > 0)
-        omp_set_num_threads(threads);
-    et_train_options o = et_train_defaults();
-    o.impulse = &tr->impulse;
-    o.epochs = tr->rung_epochs;
-    o.no_save = true;
-    o.quant_auto = false; /* the fallbacks run when the chosen impulse is trained in full */
-    et_train_result res;
-    et_error te = {0};
-    et_log_level level = et_log_get_level();
-    if (level < ET_LOG_WARN)
-        et_log_set_level(ET_LOG_WARN); /* the tuner reports trials its own way */
-    rc = et_train(p, &o, NULL, NULL, &res, &te);
-    et_log_set_level(level);
-    int64_t attempts = tr->attempts;
-    if (rc == ET_EINTR || (rc == ET_OK && res.interrupted)) {
-        if (rc == ET_OK)
-            et_train_result_free(&res);
-        tune_exec(p, NULL, NULL,
-                  "UPDATE tuner_trials SET status = 'pending' WHERE id = ? AND attempts = ? AND "
-                  "status = 'running'",
-                  "ii", id, attempts);
-        free(tr);
-        return et_error_set(err, ET_EINTR, "interrupted");
-    }
-    if (rc < 0) {
-        rc = tune_exec(p, err, NULL,
-                       "UPDATE tuner_trials SET status = 'failed', error = ?, finished_at = "
-                       "strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ? AND attempts = ? AND "
-                       "status = 'running'",
-                       "sii", te.msg, id, attempts);
-        free(tr);
-        return rc;
-    }
-    json_t *history = json_loads(tr->history, 0, NULL);
-    if (!json_is_array(history)) {
-        json_decref(history);
-        history = json_array();
-    }
-    json_array_append_new(
-        history, json_pack("{s:i,s:i,s:f,s:o,s:f}", "rung", tr->rung, "epochs", res.epochs_run,
-                           "float32", res.validation.accuracy, "int8",
-                           res.has_int8 ? json_real(res.validation_int8.accuracy) : json_null(),
-                           "seconds", res.seconds));
-    char *history_text = json_dumps(history, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    json_decref(history);
-    char note_text[1100] = "";
-    if (!res.has_int8)
-        snprintf(note_text, sizeof note_text, "no int8 model: %.1000s", res.quant_error);
-    sqlite3_stmt *st = NULL;
-    const char *sql =
-        "UPDATE tuner_trials SET status = 'waiting', epochs = ?, val_f32_accuracy = "
-        "?, val_f32_loss = ?, val_int8_accuracy = ?, val_int8_loss = ?, "
-        "train_seconds = train_seconds + ?, history = ?, error = CASE WHEN ?8 = '' THEN error "
-        "ELSE ?8 END, finished_at = "
-        "strftime('%Y-%m-%dT%H:%M:%SZ','now') "
-        "WHERE id = ? AND attempts = ? AND status = 'running'";
-    if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = et_db_error(p, err, "recording a trial's results");
-    } else {
-        sqlite3_bind_int(st, 1, res.epochs_run);
-        sqlite3_bind_double(st, 2, res.validation.accuracy);
-        sqlite3_bind_double(st, 3, res.validation.loss);
-        if (res.has_int8) {
-            sqlite3_bind_double(st, 4, res.validation_int8.accuracy);
-            sqlite3_bind_double(st, 5, res.validation_int8.loss);
-        }
-        sqlite3_bind_double(st, 6, res.seconds);
-        sqlite3_bind_text(st, 7, history_text ? history_text : "[]", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 8, note_text, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 9, id);
-        sqlite3_bind_int64(st, 10, attempts);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = et_db_error(p, err, "recording a trial's results");
-        sqlite3_finalize(st);
-    }
-    free(history_text);
-    et_train_result_free(&res);
-    free(tr);
     return rc;
 }

@@ -2,6 +2,7 @@
  * Pareto front, and selecting a trial's impulse. */
 #include "tune/tune_internal.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,12 @@ static void trial_from_row(sqlite3_stmt *st, et_tune_trial *t)
     text_col(st, 28, t->created_at, sizeof t->created_at);
     text_col(st, 29, t->finished_at, sizeof t->finished_at);
     t->rungs = sqlite3_column_int(st, 30);
+    json_t *h = json_loads(t->history, 0, NULL);
+    size_t nh = json_array_size(h);
+    if (nh > 0)
+        t->from_epoch =
+            (int)json_integer_value(json_object_get(json_array_get(h, nh - 1), "from_epoch"));
+    json_decref(h);
 }
 
 et_status tune_trial_read(et_project *p, int64_t id, et_tune_trial *out, et_error *err)

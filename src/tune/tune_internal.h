@@ -68,4 +68,15 @@ void tune_mark_pareto(et_tune_trial *trials, size_t n, et_tune_objective o);
 et_status tune_exec(et_project *p, et_error *err, int *changes, const char *sql, const char *types,
                     ...);
 
+/* Warm starts (worker.c). The checkpoint of trial's state after epochs
+ * epochs: cache/tune/run<R>/trial<ID>-e<EPOCHS>.ckpt (with trial 0: the run's
+ * folder). */
+void tune_checkpoint_path(et_project *p, int64_t run, int64_t trial, int epochs, char *out,
+                          size_t n);
+/* The epochs a trial's next rung takes over: its trained epochs when their
+ * checkpoint is there, else 0 (it trains from scratch). */
+int tune_warm_epochs(et_project *p, const et_tune_trial *tr);
+/* Removes a trial's checkpoints (trial 0: every trial's, and the folder). */
+void tune_checkpoints_remove(et_project *p, int64_t run, int64_t trial);
+
 #endif

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The tuner's benchmark (issue 7): Fashion-MNIST, target cortex-m4f-80mhz,
+# budgets 128 KB RAM, 512 KB flash, 500 ms; successive halving against plain
+# random search (--strategy random: every candidate trains its full epochs,
+# nothing is pruned) over the same space (the built-in one), with the same
+# seed and the same time budget each, one after the other on this machine.
+# Prints each strategy's best-so-far int8 validation accuracy (of trials
+# within the budgets) at 5, 10, 20 and 30 minutes (those within the budget;
+# quarters of it when the budget is under 10 minutes).
+#   bench/tune_vs_random.sh [BUILD_DIR] [WORK_DIR] [BUDGET] [JOBS]
+# BUDGET per strategy (default 30m: the benchmark takes an hour); JOBS
+# default: the tuner's own (one per core). The features (28 and 32 px
+# grayscale) are made before either run, so that neither pays for them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+work=${2:-/tmp/edgetrain-tune-bench}
+budget=${3:-30m}
+jobs=${4:-}
+fm=/usr/share/datasets/fashion-mnist
+[[ -d $fm ]] || { echo "install dataset-fashion-mnist (scripts/setup.sh)" >&2; exit 2; }
+cmake --build "$build" --target edgetrain >/dev/null
+# The tuner's workers exec the binary: a copy keeps a rebuild from pulling it
+# away under a running benchmark.
+mkdir -p "$work"
+cp "$build/edgetrain" "$work/edgetrain"
+et=("$work/edgetrain" -q -C "$work/fm")
+if [[ ! -f $work/fm/edgetrain.db ]]; then
+  "$work/edgetrain" init "$work/fm" >/dev/null
+  "${et[@]}" import "$fm" --label-names "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot" >/dev/null
+  "${et[@]}" impulse set input.width=32 input.height=32 >/dev/null
+  "${et[@]}" features >/dev/null
+  "${et[@]}" impulse set input.width=28 input.height=28 >/dev/null
+  "${et[@]}" features >/dev/null
+fi
+args=(--target cortex-m4f-80mhz --max-ram 128k --max-rom 512k --max-latency 500ms
+      --space default --seed 1 --time-budget "$budget" --json)
+[[ -n $jobs ]] && args+=(--jobs "$jobs")
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+runs=()
+for strategy in halving random; do
+  echo "tuning: $strategy, $budget" >&2
+  run=$("${et[@]}" tune --strategy "$strategy" "${args[@]}" \
+        | python3 -c "import json,sys; print(json.load(sys.stdin)['run'])")
+  "${et[@]}" tune list --run "$run" --json > "$work/run-$strategy.json"
+  runs+=("$work/run-$strategy.json")
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 bench/tune_curves.py "$budget" "${runs[@]}"
