@@ -64,7 +64,8 @@ int cmd_train(cli *c, int argc, char **argv)
         {"calibration", required_argument, NULL, 'C'},
         {"int8-max-drop", required_argument, NULL, 'D'},
         {"qat", no_argument, NULL, 'Q'},
-        {"max-time", required_argument, NULL, 'T'},
+        {"time-limit", required_argument, NULL, 'T'},
+        {"max-time", required_argument, NULL, 'T'}, /* the earlier name */
         {"estimate", no_argument, NULL, 'X'},
         {"qat-epochs", required_argument, NULL, 'E'},
         {0},
@@ -134,7 +135,7 @@ int cmd_train(cli *c, int argc, char **argv)
         case 'T': {
             et_error e = {0};
             if (et_parse_duration(optarg, &opt.max_seconds, &e) < 0)
-                return cli_usage_error(c, "train", "--max-time: %s", e.msg);
+                return cli_usage_error(c, "train", "--time-limit: %s", e.msg);
             break;
         }
         case 'E':
@@ -228,12 +229,13 @@ int cmd_train(cli *c, int argc, char **argv)
                               (json_int_t)res.plan_float32.size, "arena_bytes",
                               (json_int_t)res.plan_float32.arena_size);
         json_t *out = json_pack(
-            "{s:I,s:I,s:I,s:i,s:i,s:i,s:b,s:f,s:f,s:I,s:I,s:o,s:{s:o?,s:o?},"
+            "{s:I,s:I,s:I,s:i,s:i,s:i,s:b,s:b,s:f,s:f,s:I,s:I,s:o,s:{s:o?,s:o?},"
             "s:o,s:s?}",
             "model", (json_int_t)res.model_id, "model_id", (json_int_t)res.model_id,
             "impulse_version", (json_int_t)res.impulse_version, "epochs", res.epochs_run,
             "epochs_run", res.epochs_run, "best_epoch", res.best_epoch, "interrupted",
-            res.interrupted, "seconds", res.seconds, "samples_per_second", res.samples_per_s,
+            res.interrupted, "time_limit_reached", res.time_limit_reached, "seconds", res.seconds,
+            "samples_per_second", res.samples_per_s,
             "train_samples", (json_int_t)res.n_train, "validation_samples",
             (json_int_t)res.n_validation, "labels", labels, "validation", "float32",
             val ? json_loads(val, 0, NULL) : NULL, "int8", val8 ? json_loads(val8, 0, NULL) : NULL,
@@ -250,7 +252,11 @@ int cmd_train(cli *c, int argc, char **argv)
                "and %zu validation samples.\n\nValidation, float32:\n",
                (long long)res.model_id, (long long)res.impulse_version, res.best_epoch,
                res.epochs_run,
-               res.interrupted ? " (interrupted: the best epoch so far was kept)" : "", res.seconds,
+               res.interrupted        ? " (interrupted: the best epoch so far was kept)"
+               : res.time_limit_reached ? " (stopped at the compute time limit: the best epoch "
+                                          "was kept)"
+                                        : "",
+               res.seconds,
                res.n_train, res.n_validation);
         cli_print_metrics(&res.validation, (const char *const *)res.labels);
         if (res.has_int8) {

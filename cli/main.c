@@ -39,9 +39,11 @@ static const cli_command commands[] = {
      "edgetrain train [--model conv|mobilenetv1|mobilenetv2] [--alpha A] [--epochs N]\n"
      "                [--batch-size N] [--learning-rate X] [--early-stopping N]\n"
      "                [--optimizer adam|sgd] [--schedule constant|cosine]\n"
-     "                [--label-smoothing X] [--json]"},
+     "                [--label-smoothing X] [--no-int8] [--calibration minmax|mse]\n"
+     "                [--int8-max-drop X] [--qat] [--qat-epochs N] [--time-limit DURATION]\n"
+     "                [--estimate] [--json]"},
     {"test", cmd_test, "evaluate a model version on the testing samples",
-     "edgetrain test [--model ID] [--float32] [--json]"},
+     "edgetrain test [--model ID] [--float32|--int8] [--json]"},
     {"targets", cmd_targets, "the device catalog: clocks, memories, cost figures and sources",
      "edgetrain targets [NAME] [--targets FILE] [--json]"},
     {"profile", cmd_profile, "latency, peak RAM and flash of the model on a device",

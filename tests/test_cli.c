@@ -5,6 +5,7 @@
 #include "core/fsutil.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -728,13 +729,14 @@ Test(cli, train_then_test, .timeout = 600)
     long models = tu_db_int(proj, "SELECT count(*) FROM models");
     /* 10 ms: far below any machine's estimate for 1000 epochs (a fast one
      * estimated under 1 s for this tiny set). */
-    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--epochs", "1000", "--max-time",
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--epochs", "1000", "--time-limit",
                         "0.01s", NULL),
                  1, "%s", err);
-    cr_assert(strstr(err, "is larger than the time limit"), "%s", err);
+    cr_assert(strstr(err, "is larger than compute time limit (0m 0s)"), "%s", err);
+    cr_assert(strstr(err, "Estimated training time ("), "%s", err);
     free(err);
     cr_assert_eq(tu_db_int(proj, "SELECT count(*) FROM models"), models, "nothing stored");
-    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--max-time", "soon", NULL), 2);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--time-limit", "soon", NULL), 2);
     free(err);
     /* Quantization-aware fine-tuning on demand: the best int8 model is kept. */
     cr_assert_eq(tu_run(&out, &err, "-C", proj, "train", "--epochs", "6", "--qat", "--qat-epochs",
@@ -887,6 +889,61 @@ Test(cli, tiny_validation_split_warns_before_int8, .timeout = 120)
     cr_assert(strstr(err, want), "%s", err);
     cr_assert_not(json_is_null(json_object_get(json_object_get(j, "validation"), "int8")), "%s",
                   out);
+    json_decref(j);
+    free(out);
+    free(err);
+}
+
+/* The compute time limit while training: with this machine's measured rates
+ * made a million times too fast, the estimate passes the limit, and training
+ * stops at the end of the epoch after which the next one would overrun it,
+ * keeping the best epoch. The rates live in a cache of this test's own. */
+Test(cli, time_limit_stops_at_an_epoch_end, .timeout = 120)
+{
+    const char *dir = tu_tmpdir();
+    char cache[4096];
+    snprintf(cache, sizeof cache, "%s", tu_path(dir, "cache")); /* tu_path's buffer is reused */
+    cr_assert_eq(setenv("XDG_CACHE_HOME", cache, 1), 0);
+    const char *proj = separable_project(dir, 40);
+    char *out = NULL, *err = NULL;
+    /* Heavy enough that 1000 epochs take far more than a second anywhere. */
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "set",
+                        "learning.conv_layers=32:3,32:3", "learning.batch_size=16", NULL),
+                 0);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "train", "--estimate", "--json", NULL), 0);
+    free(out);
+    char glob_dir[4096 + 16];
+    snprintf(glob_dir, sizeof glob_dir, "%s/edgetrain", cache);
+    DIR *d = opendir(glob_dir);
+    cr_assert(d, "no machine cache in %s", glob_dir);
+    int edited = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, "machine-", 8))
+            continue;
+        char path[4096 + 16 + 256];
+        snprintf(path, sizeof path, "%s/%s", glob_dir, e->d_name);
+        json_t *j = json_load_file(path, 0, NULL);
+        cr_assert(j, "%s", path);
+        const char *key;
+        json_t *v;
+        json_object_foreach(j, key, v) if (json_is_real(v) && strcmp(key, "correction") &&
+                                           strcmp(key, "seconds"))
+            json_real_set(v, json_real_value(v) * 1e-6);
+        cr_assert_eq(json_dump_file(j, path, JSON_INDENT(2)), 0);
+        json_decref(j);
+        edited++;
+    }
+    closedir(d);
+    cr_assert_eq(edited, 1);
+    cr_assert_eq(tu_run(&out, &err, "-C", proj, "train", "--epochs", "1000", "--time-limit",
+                        "1s", "--no-int8", "--json", NULL),
+                 0, "%s", err);
+    json_t *j = parse_json(out);
+    cr_assert(json_is_true(json_object_get(j, "time_limit_reached")), "%s", out);
+    cr_assert_lt(jint(j, "epochs_run"), 1000);
+    cr_assert_geq(jint(j, "best_epoch"), 1);
+    cr_assert(strstr(err, "the next epoch would end past the compute time limit (0m 1s)"), "%s",
+              err);
     json_decref(j);
     free(out);
     free(err);

@@ -34,6 +34,14 @@ Test(estimate, durations_read_and_print)
     cr_assert_str_eq(buf, "3.3s");
     et_format_duration(9.96, buf, sizeof buf);
     cr_assert_str_eq(buf, "10s");
+    et_format_duration_ms(2310, buf, sizeof buf);
+    cr_assert_str_eq(buf, "38m 30s");
+    et_format_duration_ms(1200, buf, sizeof buf);
+    cr_assert_str_eq(buf, "20m 0s");
+    et_format_duration_ms(45.4, buf, sizeof buf);
+    cr_assert_str_eq(buf, "0m 45s");
+    et_format_duration_ms(3725, buf, sizeof buf);
+    cr_assert_str_eq(buf, "1h 2m 5s");
     et_format_duration(2310, buf, sizeof buf);
     cr_assert_str_eq(buf, "38m 30s");
     et_format_duration(3720, buf, sizeof buf);

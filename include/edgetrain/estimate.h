@@ -86,6 +86,10 @@ void et_estimate_training(const et_model *m, const et_machine_rates *r, size_t n
 /* "3m 20s", "45s", "1h 02m": a duration for people. Writes at most n bytes. */
 void et_format_duration(double seconds, char *buf, size_t n);
 
+/* Minutes and seconds, hours when needed: "38m 30s", "20m 0s", "0m 45s",
+ * "1h 2m 5s" (the compute-limit message's format). Writes at most n bytes. */
+void et_format_duration_ms(double seconds, char *buf, size_t n);
+
 /* Parses "90", "90s", "20m", "1h", "1h30m", "2.5h" into seconds (> 0).
  * ET_EINVAL names the text. */
 et_status et_parse_duration(const char *text, double *seconds, et_error *err);

@@ -118,8 +118,10 @@ typedef struct et_train_options {
     double int8_max_drop;       /* accuracy (0..1) int8 may lose before the fallbacks
                                    run; 0.01 */
     bool qat;                   /* always run quantization-aware fine-tuning */
-    double max_seconds;         /* refuse (ET_EREFUSED) when the estimate is longer; 0 = no
-                                   limit */
+    double max_seconds;         /* the compute time limit: refuse (ET_EREFUSED) when the
+                                   estimate is longer; while training, stop at the end of an
+                                   epoch when the next one would end past it (the best epoch
+                                   is kept; result.time_limit_reached). 0 = no limit */
     bool estimate_only;         /* stop after the estimate (nothing is trained or stored) */
     const et_impulse *impulse;  /* train this impulse (borrowed; impulse_version 0) instead of
                                    the project's current one; NULL = current */
@@ -169,6 +171,7 @@ typedef struct et_train_result {
                                    start_epoch + 1 .. epochs_run were trained now */
     bool interrupted;           /* Ctrl-C: stopped, the best epoch so far was kept */
     bool deadline_reached;      /* opt.deadline stopped it before its epochs */
+    bool time_limit_reached;    /* opt.max_seconds stopped it before its epochs */
     double seconds;
     double estimated_seconds;   /* the estimate printed before training (edgetrain/estimate.h) */
     double estimated_after_epoch1; /* the estimate refined with the first epoch's time; 0 */

@@ -380,11 +380,13 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                 total, epochs - start, epochs - start == 1 ? "" : "s", t.n_train, t.n_val,
                 opt->skip_int8 ? "" : ", int8 conversion");
             if (opt->max_seconds > 0 && est.seconds > opt->max_seconds) {
-                et_format_duration(opt->max_seconds, limit, sizeof limit);
+                et_format_duration_ms(est.seconds, total, sizeof total);
+                et_format_duration_ms(opt->max_seconds, limit, sizeof limit);
+                et_log_info("hint: train fewer epochs, a smaller input or a lighter model (edgetrain "
+                            "profile), or raise --time-limit");
                 rc = et_error_set(err, ET_EREFUSED,
-                                  "Estimated training time (%s) is larger than the time limit "
-                                  "(%s); train fewer epochs, a smaller input or a lighter model "
-                                  "(edgetrain profile), or raise --max-time",
+                                  "Estimated training time (%s) is larger than compute time "
+                                  "limit (%s)",
                                   total, limit);
             }
         }
@@ -543,6 +545,17 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
             on_epoch(ctx, &es);
         if (past_deadline(opt)) {
             out->deadline_reached = epoch < epochs;
+            break;
+        }
+        /* The compute time limit: the next epoch would end past it. */
+        if (opt->max_seconds > 0 && epoch < epochs &&
+            et_now_s() - t0 + es.seconds > opt->max_seconds) {
+            char limit[32];
+            et_format_duration_ms(opt->max_seconds, limit, sizeof limit);
+            et_log_warn("stopped after epoch %d of %d: the next epoch would end past the "
+                        "compute time limit (%s); the best epoch (%d) is kept",
+                        epoch, epochs, limit, out->best_epoch);
+            out->time_limit_reached = true;
             break;
         }
         if (opt->early_stopping > 0 && since_best >= opt->early_stopping)

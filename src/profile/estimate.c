@@ -487,6 +487,15 @@ void et_format_duration(double seconds, char *buf, size_t n)
         snprintf(buf, n, "%ldh %02ldm", s / 3600, (s % 3600) / 60);
 }
 
+void et_format_duration_ms(double seconds, char *buf, size_t n)
+{
+    long s = lround(seconds >= 0 ? seconds : 0);
+    if (s < 3600)
+        snprintf(buf, n, "%ldm %lds", s / 60, s % 60);
+    else
+        snprintf(buf, n, "%ldh %ldm %lds", s / 3600, (s % 3600) / 60, s % 60);
+}
+
 et_status et_parse_duration(const char *text, double *seconds, et_error *err)
 {
     const char *p = text;
