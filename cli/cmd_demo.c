@@ -31,6 +31,9 @@
 
 /* The tune's target and budgets: issue 7's benchmark setting. */
 #define DEMO_TARGET "cortex-m4f-80mhz"
+/* The boards the trained default model is profiled on. */
+static const char *const profile_targets[] = {"cortex-m4f-80mhz", "cortex-m7-216mhz"};
+#define N_PROFILE_TARGETS (sizeof profile_targets / sizeof profile_targets[0])
 #define DEMO_MAX_RAM (128 * 1024)
 #define DEMO_MAX_ROM (512 * 1024)
 #define DEMO_MAX_LATENCY_MS 500.0
@@ -250,6 +253,51 @@ static et_status use_default_impulse(et_project *p, et_impulse *imp, int64_t *ve
     return rc;
 }
 
+/* The profile of model version id on each of profile_targets: prints a
+ * table, or returns the JSON array (NULL on failure, which is only warned
+ * about: the demo goes on). */
+static json_t *demo_profiles(et_project *p, const et_target_catalog *cat, int64_t id, bool json)
+{
+    json_t *arr = json ? json_array() : NULL;
+    if (!json)
+        printf("\nWhat model %lld costs on a device (edgetrain profile):\n"
+               "  %-18s %-8s %12s %10s %10s\n",
+               (long long)id, "target", "", "latency", "RAM", "flash");
+    for (size_t k = 0; k < N_PROFILE_TARGETS; k++) {
+        const et_target *t = NULL;
+        et_profile_report rep;
+        et_error e = {0};
+        if (et_targets_lookup(cat, profile_targets[k], &t, &e) < 0 ||
+            et_profile_project(p, ET_PROFILE_MODEL, id, t, NULL, &rep, &e) < 0) {
+            et_log_warn("profiling model %lld on %s: %s", (long long)id, profile_targets[k],
+                        e.msg);
+            continue;
+        }
+        json_t *one = arr ? json_pack("{s:s}", "target", profile_targets[k]) : NULL;
+        for (int q = 0; q < ET_PRECISION_COUNT; q++) {
+            const et_cost *c = &rep.cost[q];
+            const char *name = q == ET_PRECISION_INT8 ? "int8" : "float32";
+            if (one)
+                json_object_set_new(one, name,
+                                    json_pack("{s:f,s:I,s:I,s:b,s:b}", "latency_ms", c->latency_ms,
+                                              "ram_bytes", (json_int_t)c->ram_bytes, "rom_bytes",
+                                              (json_int_t)c->flash_bytes, "fits_ram", c->fits_ram,
+                                              "fits_rom", c->fits_flash));
+            else
+                printf("  %-18s %-8s %9.1f ms %6.1f KiB%s %6.1f KiB%s\n",
+                       q == 0 ? profile_targets[k] : "", name, c->latency_ms,
+                       (double)c->ram_bytes / 1024, c->fits_ram ? " " : "!",
+                       (double)c->flash_bytes / 1024, c->fits_flash ? " " : "!");
+        }
+        if (one)
+            json_array_append_new(arr, one);
+        et_profile_report_free(&rep);
+    }
+    if (!json)
+        printf("  (! = over the board's memory)\n");
+    return arr;
+}
+
 int cmd_demo(cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -441,6 +489,7 @@ int cmd_demo(cli *c, int argc, char **argv)
                           dt.selected_version ? model_json(&dt.after) : json_null()));
         }
         json_object_set_new(o2, "tune", tune_j);
+        json_object_set_new(o2, "profile", demo_profiles(p, cat, tr->model_id, true));
         cli_print_json(o2);
     } else {
         printf("edgetrain demo: Fashion-MNIST in %s\n\n", et_project_root(p));
@@ -468,6 +517,7 @@ int cmd_demo(cli *c, int argc, char **argv)
         } else {
             printf("\nint8: %s\n", tr->quant_error);
         }
+        json_decref(demo_profiles(p, cat, tr->model_id, false));
         if (dt.ran)
             print_tune(&dt, &before, epochs, dir);
         printf("\nLook around (profile: latency, RAM and flash on a device; tune: search models "

@@ -348,6 +348,15 @@ Test(cli, demo_on_a_small_mnist_style_folder)
     cr_assert(jget(j, "tune.comparison.default.test.float32"), "%s", out);
     cr_assert(jget(j, "tune.comparison.selected.latency_ms"), "%s", out);
     cr_assert(jint(j, "tune.comparison.selected.ram_bytes") > 0, "%s", out);
+    /* The trained default model's profile on the two demo boards. */
+    json_t *prof = json_object_get(j, "profile");
+    cr_assert_eq(json_array_size(prof), 2, "%s", out);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(prof, 1), "target")),
+                     "cortex-m7-216mhz");
+    for (size_t k = 0; k < 2; k++) {
+        cr_assert_gt(jint(json_array_get(prof, k), "int8.ram_bytes"), 0);
+        cr_assert(jget(json_array_get(prof, k), "float32.latency_ms"), "%s", out);
+    }
     json_t *dflt = json_deep_copy(json_object_get(
         json_object_get(json_object_get(json_object_get(j, "tune"), "comparison"), "default"),
         "impulse"));
@@ -369,6 +378,7 @@ Test(cli, demo_on_a_small_mnist_style_folder)
                         tu_path(dir, "fm"), "--epochs", "1", "--no-tune", NULL),
                  0);
     cr_assert(strstr(out, "120 samples"), "%s", out);
+    cr_assert(strstr(out, "cortex-m7-216mhz"), "%s", out);
     cr_assert(!strstr(out, "Tuner run"), "%s", out);
     free(out);
     cr_assert_eq(tu_run(NULL, NULL, "demo", "--no-tune", "--tune-time", "0", NULL), 2);
