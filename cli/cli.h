@@ -39,6 +39,11 @@ int cmd_test(cli *c, int argc, char **argv);
 int cmd_targets(cli *c, int argc, char **argv);
 int cmd_profile(cli *c, int argc, char **argv);
 int cmd_tune(cli *c, int argc, char **argv);
+int cmd_settings(cli *c, int argc, char **argv);
+
+/* The project's time_limit setting in seconds (0: none). ET_ECORRUPT when it
+ * is not a duration. */
+et_status cli_time_limit_setting(et_project *p, double *seconds, et_error *err);
 
 /* Exit status for a library status: 0 ok, 1 the job failed, 2 bad usage or
  * bad input, 130 interrupted. */

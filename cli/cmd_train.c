@@ -72,7 +72,7 @@ int cmd_train(cli *c, int argc, char **argv)
     };
     et_train_options opt = et_train_defaults();
     const char *model = NULL, *alpha = NULL;
-    bool help = false;
+    bool help = false, limit_given = false;
     int o;
     while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (cli_common_option(c, o, &help))
@@ -134,8 +134,9 @@ int cmd_train(cli *c, int argc, char **argv)
         case 'X': opt.estimate_only = true; break;
         case 'T': {
             et_error e = {0};
-            if (et_parse_duration(optarg, &opt.max_seconds, &e) < 0)
-                return cli_usage_error(c, "train", "--time-limit: %s", e.msg);
+            limit_given = true;
+            if (strcmp(optarg, "none") && et_parse_duration(optarg, &opt.max_seconds, &e) < 0)
+                return cli_usage_error(c, "train", "--time-limit: %s, or none", e.msg);
             break;
         }
         case 'E':
@@ -160,6 +161,11 @@ int cmd_train(cli *c, int argc, char **argv)
     et_project *p = NULL;
     if (cli_open(c, &p, &err) < 0)
         return cli_fail(c, &err);
+    /* The project's compute time limit, unless --time-limit says otherwise. */
+    if (!limit_given && cli_time_limit_setting(p, &opt.max_seconds, &err) < 0) {
+        et_project_close(p);
+        return cli_fail(c, &err);
+    }
     /* --model and --alpha change the impulse's learning block (a new impulse
      * version, as 'impulse set learning.model=... learning.alpha=...' would). */
     if (model || alpha) {

@@ -61,6 +61,8 @@ static const cli_command commands[] = {
      "       edgetrain tune show ID [--json]\n"
      "       edgetrain tune select ID [--json]\n"
      "       edgetrain tune plot [--out tuner.svg|tuner.png] [--png FILE] [--run N] [--json]"},
+    {"settings", cmd_settings, "the project's settings: show, or set KEY=VALUE",
+     "edgetrain settings [time_limit=20m|none] [--json]"},
     {"demo", cmd_demo, "the workflow on Fashion-MNIST (Debian dataset-fashion-mnist)",
      "edgetrain [-C DIR] demo [--dir DIR] [--source DIR] [--epochs N] [--no-tune]\n"
      "                        [--tune-time 3m] [--tune-trials N] [--json]"},

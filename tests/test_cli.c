@@ -958,3 +958,44 @@ Test(cli, time_limit_stops_at_an_epoch_end, .timeout = 120)
     free(out);
     free(err);
 }
+
+/* The compute time limit as a project setting: checked when set, used by
+ * train unless --time-limit says otherwise, removed with none. */
+Test(cli, time_limit_setting)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = separable_project(dir, 10);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "set", "learning.batch_size=8", NULL),
+                 0);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "settings", "--json", NULL), 0);
+    json_t *j = parse_json(out);
+    cr_assert(json_is_null(json_object_get(j, "time_limit")), "%s", out);
+    json_decref(j);
+    free(out);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "settings", "time_limit=soon", NULL), 2);
+    cr_assert(strstr(err, "time_limit=soon"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "settings", "colour=red", NULL), 2);
+    cr_assert(strstr(err, "unknown setting 'colour'"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "settings", "time_limit", NULL), 2);
+    free(err);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "settings", "time_limit=0.01s", "--json", NULL),
+                 0);
+    cr_assert(strstr(out, "\"time_limit\": \"0.01s\"") || strstr(out, "\"time_limit\":\"0.01s\""),
+              "%s", out);
+    free(out);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--epochs", "1000", NULL), 1, "%s",
+                 err);
+    cr_assert(strstr(err, "is larger than compute time limit (0m 0s)"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--epochs", "1", "--time-limit", "none",
+                        "--no-int8", NULL),
+                 0, "--time-limit none overrides the setting: %s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "settings", "time_limit=none", NULL), 0);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "train", "--epochs", "1", "--no-int8", NULL), 0,
+                 "%s", err);
+    free(err);
+}

@@ -26,12 +26,19 @@ extern "C" {
 #endif
 
 /* The schema version this build writes. */
-#define ET_SCHEMA_VERSION 5
+#define ET_SCHEMA_VERSION 6
 /* Longest label in bytes (UTF-8), and longest recorded source path. */
 #define ET_LABEL_MAX 128
 #define ET_SOURCE_MAX 1024
 
 typedef struct et_project et_project;
+
+/* Project settings: key -> value text, validated by their users (see
+ * et_project_settings_known). Get: *value is a malloc'ed copy, or NULL when
+ * the key is not set. Set: value NULL removes the key. ET_EDB. */
+et_status et_project_setting_get(et_project *p, const char *key, char **value, et_error *err);
+et_status et_project_setting_set(et_project *p, const char *key, const char *value,
+                                 et_error *err);
 
 /* Creates a new project in dir (created if missing; it may already exist but
  * must not hold a project). ET_EEXIST when it does. */

@@ -383,7 +383,7 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                 et_format_duration_ms(est.seconds, total, sizeof total);
                 et_format_duration_ms(opt->max_seconds, limit, sizeof limit);
                 et_log_info("hint: train fewer epochs, a smaller input or a lighter model (edgetrain "
-                            "profile), or raise --time-limit");
+                            "profile), or raise the limit (--time-limit, or edgetrain settings time_limit=...)");
                 rc = et_error_set(err, ET_EREFUSED,
                                   "Estimated training time (%s) is larger than compute time "
                                   "limit (%s)",

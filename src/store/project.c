@@ -134,6 +134,10 @@ static const char *const migrations[] = {
     "  finished_at TEXT NOT NULL DEFAULT '',"
     "  UNIQUE (run_id, draw));"
     "CREATE INDEX tuner_trials_by_run ON tuner_trials(run_id, status);",
+    /* 5 -> 6: project settings (edgetrain settings). */
+    "CREATE TABLE settings ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -299,4 +303,40 @@ et_status et_project_blob_path(const et_project *p, const char *hash, char *out,
     if (w < 0 || (size_t)w >= n)
         return et_error_set(err, ET_EINVAL, "%s: project path too long", p->root);
     return ET_OK;
+}
+
+et_status et_project_setting_get(et_project *p, const char *key, char **value, et_error *err)
+{
+    *value = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(p->db, "SELECT value FROM settings WHERE key = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return et_db_error(p, err, "reading a setting");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        *value = strdup(v ? v : "");
+        sqlite3_finalize(st);
+        return *value ? ET_OK : et_error_set(err, ET_ENOMEM, "out of memory");
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? ET_OK : et_db_error(p, err, "reading a setting");
+}
+
+et_status et_project_setting_set(et_project *p, const char *key, const char *value,
+                                 et_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    const char *sql = value ? "INSERT INTO settings(key, value) VALUES (?1, ?2) "
+                              "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+                            : "DELETE FROM settings WHERE key = ?1";
+    if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return et_db_error(p, err, "writing a setting");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    if (value)
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? ET_OK : et_db_error(p, err, "writing a setting");
 }
