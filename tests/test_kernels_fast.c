@@ -494,6 +494,71 @@ Test(fast_conv, depthwise_matches_ref)
         conv_compare(&cases[i]);
 }
 
+/* The multiplier-1 loops (depthwise_conv2d.inc) in their portable build
+ * (4-float vectors) and their AVX2 build (8-float vectors) against ref/, and
+ * against each other bit for bit (both multiply then add, in the same order):
+ * channel counts with whole vector blocks, a block of 1-3 vectors left and
+ * channels left past the last vector; stride 2 with odd sizes (uneven "same"
+ * padding); images narrower or shorter than the window; a 7x7 window (49
+ * taps, the most the loops take) and an 8x8 one (the generic loops); the
+ * small late stages of a 32x32 MobileNetV2. */
+static const conv_cfg dw_vector_cases[] = {
+    CONV(3, 3, 3, 3, 1, 1, SAME, true, 61),
+    CONV(20, 20, 3, 3, 2, 2, SAME, true, 62),
+    CONV(44, 44, 3, 3, 1, 1, SAME, true, 63),
+    CONV(96, 96, 3, 3, 2, 2, SAME, true, 64),
+    CONV(13, 13, 3, 3, 1, 2, SAME, true, 65),
+    CONV(24, 24, 3, 3, 2, 1, VALID, true, 66),
+    {{2, 2, 1, 12}, 12, 3, 3, 1, 1, ET_PADDING_SAME, true, 67},
+    {{2, 1, 5, 9}, 9, 3, 3, 2, 2, ET_PADDING_SAME, true, 68},
+    {{2, 16, 14, 32}, 32, 3, 3, 1, 1, ET_PADDING_SAME, true, 69},
+    {{2, 15, 17, 32}, 32, 3, 3, 2, 2, ET_PADDING_SAME, true, 70},
+    CONV(8, 8, 7, 7, 1, 1, SAME, true, 71),
+    CONV(8, 8, 8, 8, 1, 1, SAME, true, 72),
+    CONV(16, 16, 3, 1, 1, 1, SAME, true, 73),
+    {{8, 4, 4, 144}, 144, 3, 3, 2, 2, ET_PADDING_SAME, true, 74},
+    {{8, 2, 2, 192}, 192, 3, 3, 1, 1, ET_PADDING_SAME, true, 75},
+    {{8, 2, 2, 192}, 192, 3, 3, 2, 2, ET_PADDING_SAME, true, 76},
+    {{8, 1, 1, 384}, 384, 3, 3, 1, 1, ET_PADDING_SAME, true, 77},
+    {{8, 16, 16, 96}, 96, 3, 3, 2, 2, ET_PADDING_SAME, true, 78},
+    {{8, 8, 8, 144}, 144, 3, 3, 1, 1, ET_PADDING_SAME, true, 79},
+};
+#define DW_VECTOR_CASES (sizeof dw_vector_cases / sizeof dw_vector_cases[0])
+
+/* Two tests, each one process, so that neither passes the buffers a test may
+ * track. */
+Test(fast_conv, depthwise_vector_loops_match_ref)
+{
+    for (int avx2 = 0; avx2 < 2; avx2++) {
+        et_fast_set_avx2(avx2);
+        for (size_t i = 0; i < DW_VECTOR_CASES; i++)
+            conv_compare(&dw_vector_cases[i]);
+    }
+    et_fast_set_avx2(1);
+    cr_log_info("depthwise: AVX2 %s", et_fast_avx2() ? "used" : "not available");
+}
+
+Test(fast_conv, depthwise_vector_loops_same_bits_avx2_or_not)
+{
+    const conv_cfg *cases = dw_vector_cases;
+    for (size_t i = 0; i < DW_VECTOR_CASES; i++) {
+        conv_case k;
+        conv_setup(&cases[i], &k);
+        float *out[2][4];
+        for (int avx2 = 0; avx2 < 2; avx2++) {
+            et_fast_set_avx2(avx2);
+            out[avx2][0] = fgarbage(k.ny), out[avx2][1] = fgarbage(k.nx);
+            out[avx2][2] = fgarbage(k.nw), out[avx2][3] = fgarbage(cases[i].out_c);
+            conv_run(&k, true, k.b, out[avx2][0], out[avx2][1], out[avx2][2], out[avx2][3]);
+        }
+        assert_same(k.name, "y, AVX2 or not", out[1][0], out[0][0], k.ny);
+        assert_same(k.name, "dx, AVX2 or not", out[1][1], out[0][1], k.nx);
+        assert_same(k.name, "dw, AVX2 or not", out[1][2], out[0][2], k.nw);
+        assert_same(k.name, "dbias, AVX2 or not", out[1][3], out[0][3], cases[i].out_c);
+    }
+    et_fast_set_avx2(1);
+}
+
 /* ------------------------------------------------------------------------
  * Dense
  */
@@ -899,6 +964,8 @@ Test(fast_threads, conv2d_and_depthwise)
         {{20, 16, 15, 32}, 32, 1, 1, 1, 1, ET_PADDING_VALID, false, 82}, /* 4 GEMM tiles */
         {{20, 24, 23, 16}, 16, 3, 3, 2, 2, ET_PADDING_SAME, true, 83},
         {{20, 16, 15, 8}, 16, 3, 3, 1, 1, ET_PADDING_SAME, true, 84},
+        {{20, 13, 11, 20}, 20, 3, 3, 2, 2, ET_PADDING_SAME, true, 87}, /* channels left over */
+        {{20, 12, 10, 44}, 44, 3, 3, 1, 1, ET_PADDING_SAME, true, 88},
     };
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
         conv_case k;
