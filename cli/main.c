@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,27 +224,46 @@ int cli_open_sample(cli *c, const char *cmd, const char *id_arg, et_project **p,
     return -1;
 }
 
-/* OpenMP threads that sleep rather than spin while they wait, unless the
- * user chose (OMP_WAIT_POLICY set, to anything). Spinning threads steal
- * cores from other work on the machine and from each other: measured with
- * build/bench_train_throughput at batch 32, 2 threads, best of 3 each, on
- * the 2-core development machine with one other training process running,
- * the conv net trained at 3,221 samples/s spinning (libgomp's default) and
- * 9,034 passive; MobileNetV2 a0.35 at 24 and 215. libgomp reads the
- * variable once, when it is loaded, before main: so the program runs itself
- * again with it set (the variable, now set, ends the loop). When that
- * cannot be done, it goes on as it is; its child processes (the tuner's
- * workers) still get the setting. */
-static void omp_wait_passive(char **argv)
+/* Whether other processes are running now: /proc/stat's procs_running
+ * counts this one too. Unknown counts as busy. */
+static bool machine_busy(void)
 {
-    if (getenv("OMP_WAIT_POLICY") || setenv("OMP_WAIT_POLICY", "passive", 0) != 0)
+    FILE *f = fopen("/proc/stat", "r");
+    char line[256];
+    long running = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "procs_running %ld", &running) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return running < 0 || running > 1;
+}
+
+/* OpenMP threads that sleep rather than spin while they wait when the
+ * machine is busy, unless the user chose (OMP_WAIT_POLICY set, to anything).
+ * Spinning threads steal cores from other work and from each other; sleeping
+ * ones wake up later. Measured with build/bench_train_throughput at batch 32
+ * on the 2-core development machine (2026-12-04, best of several runs):
+ *   with another training process running: conv net 3,221 samples/s spinning
+ *   (libgomp's default), 9,034 passive; MobileNetV2 a0.35 24 and 215;
+ *   with `yes > /dev/null` running: MobileNetV2 184-227 and 317-335;
+ *   idle: MobileNetV2 about 690 and 545, conv net 18,000 and 15,700.
+ * So: passive when other processes are running as the command starts,
+ * libgomp's default when the machine is idle. libgomp reads the variable
+ * once, when it is loaded, before main: so the program runs itself again
+ * with it set (the variable, now set, ends the loop). When that cannot be
+ * done, it goes on as it is. The tuner sets passive for its workers. */
+static void omp_wait_policy(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || !machine_busy() ||
+        setenv("OMP_WAIT_POLICY", "passive", 0) != 0)
         return;
     execv("/proc/self/exe", argv);
 }
 
 int main(int argc, char **argv)
 {
-    omp_wait_passive(argv);
+    omp_wait_policy(argv);
     cli c = {.dir = ".", .argv0 = argv[0]};
     size_t used = 0;
     for (int i = 0; i < argc && used + 2 < sizeof c.command_line; i++) {
