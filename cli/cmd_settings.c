@@ -19,17 +19,20 @@ static const setting_info known[] = {
 };
 #define N_KNOWN (sizeof known / sizeof known[0])
 
-/* NULL when value is fine for key; else what is wrong, in err. */
+/* ET_OK when key is known and value fits it (none, which removes a
+ * setting, fits every key); else what is wrong, in err. */
 static et_status check(const char *key, const char *value, et_error *err)
 {
-    if (!strcmp(key, "time_limit")) {
-        double s;
-        et_error e = {0};
-        if (et_parse_duration(value, &s, &e) < 0)
-            return et_error_set(err, ET_EINVAL, "time_limit=%s: %s, or none", value, e.msg);
-        return ET_OK;
-    }
-    return et_error_set(err, ET_EINVAL, "unknown setting '%s' (known: time_limit)", key);
+    size_t k = 0;
+    while (k < N_KNOWN && strcmp(key, known[k].key))
+        k++;
+    if (k == N_KNOWN)
+        return et_error_set(err, ET_EINVAL, "unknown setting '%s' (known: time_limit)", key);
+    double s;
+    et_error e = {0};
+    if (strcmp(value, "none") && et_parse_duration(value, &s, &e) < 0) /* time_limit */
+        return et_error_set(err, ET_EINVAL, "time_limit=%s: %s, or none", value, e.msg);
+    return ET_OK;
 }
 
 et_status cli_time_limit_setting(et_project *p, double *seconds, et_error *err)
@@ -62,9 +65,7 @@ int cmd_settings(cli *c, int argc, char **argv)
         char key[64];
         snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
         et_error e = {0};
-        if (strcmp(eq + 1, "none") && check(key, eq + 1, &e) < 0)
-            return cli_usage_error(c, "settings", "%s", e.msg);
-        if (!strcmp(eq + 1, "none") && check(key, "1s", &e) < 0)
+        if (check(key, eq + 1, &e) < 0)
             return cli_usage_error(c, "settings", "%s", e.msg);
     }
     et_project *p = NULL;

@@ -104,8 +104,8 @@ static ETRT_INLINE void dot4_s16_s8(const int16_t *a, const int8_t *b, int32_t n
 
 /* Writes the window of output pixel (oy, ox) of image x as int16 into
  * patch[k_h][k_w][in.c], with input_offset added and 0 outside the input. */
-static ETRT_INLINE void gather_patch(const etrt_conv_s8_params *p, etrt_dims in, const int8_t *x, int32_t oy,
-                         int32_t ox, int16_t *patch)
+static ETRT_INLINE void gather_patch(const etrt_conv_s8_params *p, etrt_dims in, const int8_t *x,
+                                     int32_t oy, int32_t ox, int16_t *patch)
 {
     const etrt_window *win = &p->win;
     const int32_t y0 = oy * win->stride_h - win->pad_top;
@@ -181,7 +181,7 @@ static ETRT_INLINE void requant8(etrt_v8i32 *x, int32_t multiplier, int shift)
 /* Clamp of 8 lanes to [lo, hi], in place. */
 static ETRT_INLINE void clamp8(etrt_v8i32 *x, int32_t lo, int32_t hi)
 {
-    etrt_v8i32 v = *x, below = v < lo, above = v > hi;
+    etrt_v8i32 v = *x, below = v<lo, above = v> hi;
     v = (v & ~below) | (lo & below);
     *x = (v & ~above) | (hi & above);
 }
@@ -189,9 +189,9 @@ static ETRT_INLINE void clamp8(etrt_v8i32 *x, int32_t lo, int32_t hi)
 /* The pixel path's common case: ETRT_CONV_PIXELS pixels whose inputs under a
  * tap are contiguous (stride 1, one input channel). */
 static ETRT_INLINE void conv_pixels16(const etrt_conv_s8_params *p, etrt_dims in, int32_t k,
-                                      const int8_t *first, const int8_t *w,
-                                      const int32_t *bias, etrt_dims out, int32_t y0,
-                                      int32_t ky0, int32_t ky1, int8_t *ydst)
+                                      const int8_t *first, const int8_t *w, const int32_t *bias,
+                                      etrt_dims out, int32_t y0, int32_t ky0, int32_t ky1,
+                                      int8_t *ydst)
 {
     const etrt_window *win = &p->win;
     const int32_t row_len = win->k_w * in.c;
@@ -229,8 +229,8 @@ static ETRT_INLINE void conv_pixels16(const etrt_conv_s8_params *p, etrt_dims in
 #endif
 
 static ETRT_INLINE void conv_pixels(const etrt_conv_s8_params *p, etrt_dims in, const int8_t *xn,
-                        const int8_t *w, const int32_t *bias, etrt_dims out, int32_t oy,
-                        int32_t ox0, int32_t count, int8_t *yrow)
+                                    const int8_t *w, const int32_t *bias, etrt_dims out, int32_t oy,
+                                    int32_t ox0, int32_t count, int8_t *yrow)
 {
     const etrt_window *win = &p->win;
     const int32_t k = win->k_h * win->k_w * in.c;
@@ -263,20 +263,16 @@ static ETRT_INLINE void conv_pixels(const etrt_conv_s8_params *p, etrt_dims in, 
                     acc[j] += wv * ((int32_t)src[(size_t)j * step] + off);
             }
         }
-        const int32_t mult = p->multiplier[oc], shift = p->shift[oc];
-        for (int32_t j = 0; j < count; j++) {
-            int32_t v = etrt_mul_by_quantized_multiplier(acc[j], mult, shift) + p->output_offset;
-            v = v < p->act_min ? p->act_min : v;
-            v = v > p->act_max ? p->act_max : v;
-            yrow[((size_t)ox0 + (size_t)j) * (size_t)out.c + (size_t)oc] = (int8_t)v;
-        }
+        for (int32_t j = 0; j < count; j++)
+            yrow[((size_t)ox0 + (size_t)j) * (size_t)out.c + (size_t)oc] =
+                requantize(p, oc, acc[j]);
     }
 }
 
 /* Output pixel (oy, ox) by the gathered patch, four channels at a time. */
 static ETRT_INLINE void conv_pixel(const etrt_conv_s8_params *p, etrt_dims in, const int8_t *xn,
-                       const int8_t *w, const int32_t *bias, etrt_dims out, int32_t oy, int32_t ox,
-                       int8_t *yp, int16_t *patch)
+                                   const int8_t *w, const int32_t *bias, etrt_dims out, int32_t oy,
+                                   int32_t ox, int8_t *yp, int16_t *patch)
 {
     const int32_t k = p->win.k_h * p->win.k_w * in.c;
     int32_t oc = 0;
@@ -314,8 +310,8 @@ void etrt_conv2d_s8(const etrt_conv_s8_params *p, etrt_dims in, const int8_t *x,
     for (int32_t n = 0; n < out.n; n++) {
         const int8_t *xn = x + (size_t)n * (size_t)in.h * (size_t)in.w * (size_t)in.c;
         for (int32_t oy = 0; oy < out.h; oy++) {
-            int8_t *yrow = y + ((size_t)n * (size_t)out.h + (size_t)oy) * (size_t)out.w *
-                                   (size_t)out.c;
+            int8_t *yrow =
+                y + ((size_t)n * (size_t)out.h + (size_t)oy) * (size_t)out.w * (size_t)out.c;
             for (int32_t ox = 0; ox < out.w; ox++) {
                 if (ox == lo && lo < hi) {
                     /* Full blocks; when at least one fits, the last one ends at

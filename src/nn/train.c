@@ -282,6 +282,13 @@ static et_status ckpt_load(const char *path, et_trainer *t, checkpoint *c, et_er
     return rc;
 }
 
+/* The seed of epoch e's shuffle (1-based): each epoch shuffles the order the
+ * one before left. */
+static uint64_t epoch_shuffle_seed(const et_impulse *imp, int e)
+{
+    return (uint64_t)imp->seed * 0x9E3779B97F4A7C15ull + (uint64_t)e;
+}
+
 static bool past_deadline(const et_train_options *opt)
 {
     if (opt->deadline <= 0)
@@ -382,8 +389,9 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
             if (opt->max_seconds > 0 && est.seconds > opt->max_seconds) {
                 et_format_duration_ms(est.seconds, total, sizeof total);
                 et_format_duration_ms(opt->max_seconds, limit, sizeof limit);
-                et_log_info("hint: train fewer epochs, a smaller input or a lighter model (edgetrain "
-                            "profile), or raise the limit (--time-limit, or edgetrain settings time_limit=...)");
+                et_log_info("hint: train fewer epochs, a smaller input or a lighter model "
+                            "(edgetrain profile), or raise the limit (--time-limit, or "
+                            "edgetrain settings time_limit=...)");
                 rc = et_error_set(err, ET_EREFUSED,
                                   "Estimated training time (%s) is larger than compute time "
                                   "limit (%s)",
@@ -443,7 +451,7 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
             since_best = c.since_best;
             step = (int)c.steps;
             for (int e = 1; e <= c.epochs_run; e++) {
-                uint64_t s = (uint64_t)imp.seed * 0x9E3779B97F4A7C15ull + (uint64_t)e;
+                uint64_t s = epoch_shuffle_seed(&imp, e);
                 et_trainer_shuffle(&t, &s);
             }
             et_log_info("Warm start from %s: epoch %d (best %d)", opt->init_from, c.epochs_run,
@@ -453,7 +461,7 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
     double loop_t0 = et_now_s();
     for (int epoch = start + 1; rc == ET_OK && epoch <= epochs; epoch++) {
         double e0 = et_now_s();
-        uint64_t s = (uint64_t)imp.seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch;
+        uint64_t s = epoch_shuffle_seed(&imp, epoch);
         et_trainer_shuffle(&t, &s);
         double loss_sum = 0;
         size_t right = 0, seen = 0;
