@@ -19,8 +19,9 @@
  * A model is a plan computed by edgetrain before deployment: the ops in order,
  * and every tensor (activations and the kernels' scratch) at a fixed offset in
  * one arena. The planner reuses memory between tensors whose lifetimes do not
- * overlap, runs reshapes and adds in place, and gives scratch memory only for
- * the op that uses it; etrt_arena_size() is therefore the model's peak RAM
+ * overlap, runs reshapes and adds in place, fuses a conv with the max pool
+ * after it (the conv's output then never exists in full), and gives scratch
+ * memory only for the op that uses it; etrt_arena_size() is therefore the model's peak RAM
  * for activations, the input and output included.
  *
  * Model file (.etrt), little-endian, every record 4-byte aligned:
@@ -80,8 +81,9 @@ typedef enum etrt_op_kind {
     ETRT_OP_SOFTMAX = 7,
     ETRT_OP_RESHAPE = 8, /* same values, new shape (flatten); in place when planned so */
     ETRT_OP_PAD = 9,
+    ETRT_OP_CONV2D_MAXPOOL = 10, /* a conv2d whose output only a max pool reads, fused */
 } etrt_op_kind;
-#define ETRT_OP_KIND_MAX 9
+#define ETRT_OP_KIND_MAX 10
 
 typedef struct etrt_header {
     char magic[4];       /* "ETRT" */
@@ -117,7 +119,11 @@ typedef struct etrt_tensor_rec {
  *     input2 multiplier, input2 shift, output multiplier, output shift;
  *   softmax: int8: q[] = input multiplier, input left shift, diff_min;
  *   reshape: nothing;
- *   pad: q[] = top, bottom, left, right (the pad value is the zero point).
+ *   pad: q[] = top, bottom, left, right (the pad value is the zero point);
+ *   conv2d_maxpool: the conv2d's fields (its window, act, weights, ...), and
+ *     q[] = the pool's k_h, k_w, stride_h, stride_w, pad_top, pad_left, then
+ *     the height and width the conv's output would have; the output tensor
+ *     is the pool's, with the conv's quantization.
  * act_min/act_max clamp int8 outputs; act_min_f/act_max_f float outputs. */
 typedef struct etrt_op_rec {
     uint32_t kind;

@@ -126,6 +126,19 @@ void etrt_max_pool_s8(const etrt_pool_s8_params *p, etrt_dims in, const int8_t *
 void etrt_avg_pool_s8(const etrt_pool_s8_params *p, etrt_dims in, const int8_t *x, etrt_dims out,
                       int8_t *y);
 
+/* Conv2d then max pool, fused (the default conv net's conv -> ReLU -> pool):
+ * exactly etrt_conv2d_s8 (with p's clamp) followed by etrt_max_pool_s8 with
+ * window *pool, without the conv's whole output in memory. conv: the shape
+ * the conv's output would have ({in.n, h, w, out.c}); out: the pool's.
+ * Scratch holds min(pool->k_h, conv.h) conv rows and the conv's own scratch.
+ * Pool windows that overlap vertically (stride_h < k_h) recompute the conv
+ * rows they share. */
+size_t etrt_conv2d_maxpool_s8_scratch_size(const etrt_conv_s8_params *p, const etrt_window *pool,
+                                           etrt_dims in, etrt_dims conv);
+void etrt_conv2d_maxpool_s8(const etrt_conv_s8_params *p, const etrt_window *pool, etrt_dims in,
+                            const int8_t *x, const int8_t *w, const int32_t *bias, etrt_dims conv,
+                            etrt_dims out, int8_t *y, void *scratch);
+
 /* Add of two tensors of the same shape with different scales (TFLite's
  * reference add):
  *   a = (x1 + input1_offset) << left_shift, b likewise;
@@ -194,6 +207,13 @@ void etrt_conv2d_f32(const etrt_conv_f32_params *p, etrt_dims in, const float *x
                      const float *bias, etrt_dims out, float *y, void *scratch);
 void etrt_depthwise_conv2d_f32(const etrt_conv_f32_params *p, etrt_dims in, const float *x,
                                const float *w, const float *bias, etrt_dims out, float *y);
+
+/* The float32 conv2d + max pool, as etrt_conv2d_maxpool_s8. */
+size_t etrt_conv2d_maxpool_f32_scratch_size(const etrt_conv_f32_params *p, const etrt_window *pool,
+                                            etrt_dims in, etrt_dims conv);
+void etrt_conv2d_maxpool_f32(const etrt_conv_f32_params *p, const etrt_window *pool, etrt_dims in,
+                             const float *x, const float *w, const float *bias, etrt_dims conv,
+                             etrt_dims out, float *y, void *scratch);
 
 typedef struct etrt_act_f32 {
     float act_min, act_max;

@@ -75,17 +75,52 @@ static int shifts_ok(const uint8_t *base, uint32_t mult_off, uint32_t shift_off,
 /* The output window (oy, ox) = (out_h - 1, out_w - 1) must start inside the
  * padded input, and the padding before the input must be smaller than the
  * window, so that every output reads at least one input value. */
-static int window_ok(const etrt_op_rec *op, const etrt_tensor_rec *in, const etrt_tensor_rec *out)
+static int window_fits(const etrt_window *w, int32_t in_h, int32_t in_w, int32_t out_h,
+                       int32_t out_w)
 {
-    if (op->k_h < 1 || op->k_w < 1 || op->stride_h < 1 || op->stride_w < 1 || op->pad_top < 0 ||
-        op->pad_left < 0 || op->pad_top >= op->k_h || op->pad_left >= op->k_w)
+    if (w->k_h < 1 || w->k_w < 1 || w->stride_h < 1 || w->stride_w < 1 || w->pad_top < 0 ||
+        w->pad_left < 0 || w->pad_top >= w->k_h || w->pad_left >= w->k_w)
         return 0;
-    return (int64_t)(out->h - 1) * op->stride_h - op->pad_top < in->h &&
-           (int64_t)(out->w - 1) * op->stride_w - op->pad_left < in->w;
+    return (int64_t)(out_h - 1) * w->stride_h - w->pad_top < in_h &&
+           (int64_t)(out_w - 1) * w->stride_w - w->pad_left < in_w;
 }
 
+static etrt_window window_of(const etrt_op_rec *op)
+{
+    etrt_window w;
+    w.k_h = op->k_h;
+    w.k_w = op->k_w;
+    w.stride_h = op->stride_h;
+    w.stride_w = op->stride_w;
+    w.pad_top = op->pad_top;
+    w.pad_left = op->pad_left;
+    return w;
+}
+
+/* The window of a fused conv2d_maxpool's pool (op->q[0..5]). */
+static etrt_window pool_window_of(const etrt_op_rec *op)
+{
+    etrt_window w;
+    w.k_h = op->q[0];
+    w.k_w = op->q[1];
+    w.stride_h = op->q[2];
+    w.stride_w = op->q[3];
+    w.pad_top = op->q[4];
+    w.pad_left = op->q[5];
+    return w;
+}
+
+static int window_ok(const etrt_op_rec *op, const etrt_tensor_rec *in, const etrt_tensor_rec *out)
+{
+    etrt_window w = window_of(op);
+    return window_fits(&w, in->h, in->w, out->h, out->w);
+}
+
+/* A conv2d or depthwise conv2d from in to out; pool: the window of a max
+ * pool fused after a conv2d (out is then the conv's output shape, before
+ * the pool), NULL otherwise. */
 static int check_conv(const etrt_model *m, const etrt_op_rec *op, const etrt_tensor_rec *in,
-                      const etrt_tensor_rec *out, int depthwise)
+                      const etrt_tensor_rec *out, int depthwise, const etrt_window *pool)
 {
     const etrt_header *h = m->header;
     uint64_t esz = elem_size(h->type);
@@ -101,6 +136,7 @@ static int check_conv(const etrt_model *m, const etrt_op_rec *op, const etrt_ten
     }
     if (!data_ok(h, op->weights, nw * esz, 0) || !data_ok(h, op->bias, (uint64_t)out->c * 4, 1))
         return ETRT_ERANGE;
+    size_t need = 0;
     if (h->type == ETRT_INT8) {
         if (!data_ok(h, op->multiplier, (uint64_t)out->c * 4, 0) ||
             !data_ok(h, op->shift, (uint64_t)out->c * 4, 0))
@@ -109,31 +145,38 @@ static int check_conv(const etrt_model *m, const etrt_op_rec *op, const etrt_ten
             return ETRT_EPARAM;
         etrt_conv_s8_params p;
         memset(&p, 0, sizeof p);
-        p.win.k_h = op->k_h;
-        p.win.k_w = op->k_w;
-        p.win.stride_h = op->stride_h;
-        p.win.stride_w = op->stride_w;
-        p.win.pad_top = op->pad_top;
-        p.win.pad_left = op->pad_left;
+        p.win = window_of(op);
         p.depth_multiplier = op->depth_multiplier;
-        size_t need = depthwise
-                          ? etrt_depthwise_conv2d_s8_scratch_size(&p, dims_of(in), dims_of(out))
-                          : etrt_conv2d_s8_scratch_size(&p, dims_of(in), dims_of(out));
-        if (op->scratch_size < need)
-            return ETRT_ERANGE;
+        if (pool)
+            need = etrt_conv2d_maxpool_s8_scratch_size(&p, pool, dims_of(in), dims_of(out));
+        else if (depthwise)
+            need = etrt_depthwise_conv2d_s8_scratch_size(&p, dims_of(in), dims_of(out));
+        else
+            need = etrt_conv2d_s8_scratch_size(&p, dims_of(in), dims_of(out));
     } else if (!depthwise) {
         etrt_conv_f32_params p;
         memset(&p, 0, sizeof p);
-        p.win.k_h = op->k_h;
-        p.win.k_w = op->k_w;
-        p.win.stride_h = op->stride_h;
-        p.win.stride_w = op->stride_w;
-        p.win.pad_top = op->pad_top;
-        p.win.pad_left = op->pad_left;
-        if (op->scratch_size < etrt_conv2d_f32_scratch_size(&p, dims_of(in), dims_of(out)))
-            return ETRT_ERANGE;
+        p.win = window_of(op);
+        need = pool ? etrt_conv2d_maxpool_f32_scratch_size(&p, pool, dims_of(in), dims_of(out))
+                    : etrt_conv2d_f32_scratch_size(&p, dims_of(in), dims_of(out));
     }
-    return ETRT_OK;
+    return op->scratch_size < need ? ETRT_ERANGE : ETRT_OK;
+}
+
+/* A conv2d_maxpool: the conv into a tensor of q[6] x q[7] x out->c, pooled
+ * into out by the window in q[0..5]. */
+static int check_conv_maxpool(const etrt_model *m, const etrt_op_rec *op,
+                              const etrt_tensor_rec *in, const etrt_tensor_rec *out)
+{
+    etrt_tensor_rec conv = *out;
+    etrt_window pool = pool_window_of(op);
+    if (op->q[6] < 1 || op->q[7] < 1 || op->q[6] > 65535 || op->q[7] > 65535)
+        return ETRT_ESHAPE;
+    conv.h = op->q[6];
+    conv.w = op->q[7];
+    if (!window_fits(&pool, conv.h, conv.w, out->h, out->w))
+        return ETRT_EPARAM;
+    return check_conv(m, op, in, &conv, 0, &pool);
 }
 
 static int check_op(const etrt_model *m, const etrt_op_rec *op)
@@ -155,8 +198,9 @@ static int check_op(const etrt_model *m, const etrt_op_rec *op)
            : !(op->act_min_f <= op->act_max_f))
         return ETRT_EPARAM;
     switch ((etrt_op_kind)op->kind) {
-    case ETRT_OP_CONV2D: return check_conv(m, op, in, out, 0);
-    case ETRT_OP_DEPTHWISE_CONV2D: return check_conv(m, op, in, out, 1);
+    case ETRT_OP_CONV2D: return check_conv(m, op, in, out, 0, NULL);
+    case ETRT_OP_DEPTHWISE_CONV2D: return check_conv(m, op, in, out, 1, NULL);
+    case ETRT_OP_CONV2D_MAXPOOL: return check_conv_maxpool(m, op, in, out);
     case ETRT_OP_FULLY_CONNECTED: {
         uint64_t n_in = tensor_count(in), n_out = tensor_count(out);
         if (out->h != 1 || out->w != 1)
@@ -310,16 +354,13 @@ const void *etrt_output(const etrt_model *m, const void *arena)
     return (const uint8_t *)arena + m->tensors[m->header->output].offset;
 }
 
-static etrt_window window_of(const etrt_op_rec *op)
+/* The shape a fused conv2d_maxpool's conv output would have. */
+static etrt_dims conv_dims_of(const etrt_op_rec *op, const etrt_tensor_rec *out)
 {
-    etrt_window w;
-    w.k_h = op->k_h;
-    w.k_w = op->k_w;
-    w.stride_h = op->stride_h;
-    w.stride_w = op->stride_w;
-    w.pad_top = op->pad_top;
-    w.pad_left = op->pad_left;
-    return w;
+    etrt_dims d = dims_of(out);
+    d.h = op->q[6];
+    d.w = op->q[7];
+    return d;
 }
 
 #define CONST_AT(type, off) ((off) ? (const type *)(const void *)(m->base + (off)) : NULL)
@@ -332,6 +373,7 @@ static void run_s8(const etrt_model *m, const etrt_op_rec *op, uint8_t *arena)
     void *scratch = op->scratch_size ? arena + op->scratch_offset : NULL;
     switch ((etrt_op_kind)op->kind) {
     case ETRT_OP_CONV2D:
+    case ETRT_OP_CONV2D_MAXPOOL:
     case ETRT_OP_DEPTHWISE_CONV2D: {
         etrt_conv_s8_params p;
         p.win = window_of(op);
@@ -342,7 +384,12 @@ static void run_s8(const etrt_model *m, const etrt_op_rec *op, uint8_t *arena)
         p.act_max = op->act_max;
         p.multiplier = CONST_AT(int32_t, op->multiplier);
         p.shift = CONST_AT(int32_t, op->shift);
-        if (op->kind == ETRT_OP_CONV2D)
+        if (op->kind == ETRT_OP_CONV2D_MAXPOOL) {
+            etrt_window pool = pool_window_of(op);
+            etrt_dims conv = conv_dims_of(op, to);
+            etrt_conv2d_maxpool_s8(&p, &pool, dims_of(ti), x, CONST_AT(int8_t, op->weights),
+                                   CONST_AT(int32_t, op->bias), conv, dims_of(to), y, scratch);
+        } else if (op->kind == ETRT_OP_CONV2D)
             etrt_conv2d_s8(&p, dims_of(ti), x, CONST_AT(int8_t, op->weights),
                            CONST_AT(int32_t, op->bias), dims_of(to), y, scratch);
         else
@@ -428,13 +475,19 @@ static void run_f32(const etrt_model *m, const etrt_op_rec *op, uint8_t *arena)
     act.act_max = op->act_max_f;
     switch ((etrt_op_kind)op->kind) {
     case ETRT_OP_CONV2D:
+    case ETRT_OP_CONV2D_MAXPOOL:
     case ETRT_OP_DEPTHWISE_CONV2D: {
         etrt_conv_f32_params p;
         p.win = window_of(op);
         p.depth_multiplier = op->depth_multiplier;
         p.act_min = op->act_min_f;
         p.act_max = op->act_max_f;
-        if (op->kind == ETRT_OP_CONV2D)
+        if (op->kind == ETRT_OP_CONV2D_MAXPOOL) {
+            etrt_window pool = pool_window_of(op);
+            etrt_dims conv = conv_dims_of(op, to);
+            etrt_conv2d_maxpool_f32(&p, &pool, dims_of(ti), x, CONST_AT(float, op->weights),
+                                    CONST_AT(float, op->bias), conv, dims_of(to), y, scratch);
+        } else if (op->kind == ETRT_OP_CONV2D)
             etrt_conv2d_f32(&p, dims_of(ti), x, CONST_AT(float, op->weights),
                             CONST_AT(float, op->bias), dims_of(to), y, scratch);
         else

@@ -232,58 +232,63 @@ Test(plan, flash_and_ram_of_a_small_model_by_hand)
     cr_assert_eq(et_plan_profile_create(q.int8.bytes, q.int8.size, &p8, &err), ET_OK, "%s",
                  err.msg);
     cr_assert_eq(et_plan_profile_create(q.float32.bytes, q.float32.size, &pf, &err), ET_OK);
-    /* Ops: conv2d (ReLU folded in), max_pool, reshape (flatten), fully_connected, softmax. */
-    cr_assert_eq(p8.n_layers, 5);
-    cr_assert_str_eq(p8.layers[0].op_name, "conv2d");
-    cr_assert_str_eq(p8.layers[2].op_name, "reshape");
+    /* Ops: conv2d_maxpool (the conv with ReLU folded in, and the pool after
+     * it), reshape (flatten), fully_connected, softmax. */
+    cr_assert_eq(p8.n_layers, 4);
+    cr_assert_str_eq(p8.layers[0].op_name, "conv2d_maxpool");
+    cr_assert_str_eq(p8.layers[1].op_name, "reshape");
     cr_assert_eq(p8.layers[0].cost.kind, ET_COST_CONV);
-    cr_assert_eq(p8.layers[3].cost.kind, ET_COST_DENSE);
+    cr_assert_eq(p8.layers[2].cost.kind, ET_COST_DENSE);
+    cr_assert_eq(p8.layers[0].out_h, 4, "the fused op's output is the pool's");
     /* MACs: 8*8*4*3*3*1 = 2304 conv + 64*2 = 128 dense. */
     cr_assert_eq(p8.macs, 2432);
-    cr_assert_eq(p8.layers[1].cost.elements, 4 * 4 * 4 * 2 * 2, "pool taps");
+    cr_assert_eq(p8.layers[0].cost.pooled, 4 * 4 * 4 * 2 * 2, "pool taps");
     /* Parameters after folding: conv 36 + 4 bias, dense 128 + 2 bias. */
     cr_assert_eq(p8.params, 170);
     /* int8: weights 1 byte, biases int32: 36 + 16 + 128 + 8 = 188; one int32
      * multiplier and shift per output channel: (4 + 2) * 8 = 48. */
     cr_assert_eq(p8.weight_bytes, 188);
     cr_assert_eq(p8.quant_bytes, 48);
-    /* The .etrt, every block 16-byte aligned: header 64, 6 tensor records of
-     * 32 (to 256), 5 op records of 120 (to 856, padded to 864), then conv
-     * weights 36 (to 912), bias 16, multipliers 16, shifts 16 (to 960), dense
-     * weights 128 (to 1088), bias 8 (to 1104), multipliers 8 (to 1120),
-     * shifts 8: 1128 bytes. */
-    cr_assert_eq(p8.table_bytes, 64 + 6 * 32 + 5 * 120);
-    cr_assert_eq(p8.plan_bytes, 1128);
+    /* The .etrt, every block 16-byte aligned: header 64, 5 tensor records of
+     * 32 (the conv's own output is not one: to 224), 4 op records of 120 (to
+     * 704), then conv weights 36 (to 740, padded to 752), bias 16, multipliers
+     * 16, shifts 16 (to 800), dense weights 128 (to 928), bias 8 (to 936,
+     * padded to 944), multipliers 8 (to 952, padded to 960), shifts 8: 968. */
+    cr_assert_eq(p8.table_bytes, 64 + 5 * 32 + 4 * 120);
+    cr_assert_eq(p8.plan_bytes, 968);
     cr_assert_eq(p8.plan_bytes, q.int8.size);
-    /* float32: weights 4 bytes, no multipliers: 864 + 144 conv weights + 16
-     * bias (to 1024) + 512 dense weights + 8 bias = 1544. */
+    /* float32: weights 4 bytes, no multipliers: 704 + 144 conv weights + 16
+     * bias (to 864) + 512 dense weights + 8 bias = 1384. */
     cr_assert_eq(pf.weight_bytes, 144 + 16 + 512 + 8);
     cr_assert_eq(pf.quant_bytes, 0);
-    cr_assert_eq(pf.plan_bytes, 1544);
-    /* RAM, greedy by size with 16-byte alignment: the conv output (256 B,
-     * ops 0-1) at 0; the input (64 B, op 0) and the pooled tensor (64 B,
-     * ops 1-3, shared by the reshape) at 256 (their lifetimes do not meet);
-     * the conv's scratch (3*3*1 int16 = 18 -> 20 -> 32 B, op 0) at 320; the
-     * dense and softmax outputs (2 B -> 16 each) at 0 and 16: 352 bytes. */
-    cr_assert_eq(p8.arena_bytes, 352);
+    cr_assert_eq(pf.plan_bytes, 1384);
+    /* RAM, greedy by size with 16-byte alignment. The fused op's scratch is
+     * two conv rows (2*8*4 = 64 B) and the conv's patch (3*3*1 int16 = 18 ->
+     * 20 B): 84 -> 96 B at 0 (op 0); the input (64 B, op 0) at 96; the pooled
+     * tensor (64 B, ops 0-2, shared by the reshape) at 160; the dense and
+     * softmax outputs (2 B -> 16 each, ops 2-3) at 0 and 16: 224 bytes. The
+     * conv's whole output (256 B) never exists. */
+    cr_assert_eq(p8.arena_bytes, 224);
     cr_assert_eq(p8.input_bytes, 64);
-    /* float32: conv output 1024 at 0, input and pool 256 at 1024, scratch
-     * 36 -> 48 at 1280: 1328. */
-    cr_assert_eq(pf.arena_bytes, 1328);
+    /* float32: scratch 256 + 36 = 292 -> 304 at 0, input and pool 256 at 304
+     * and 560: 816. */
+    cr_assert_eq(pf.arena_bytes, 816);
     cr_assert_eq(pf.input_bytes, 256);
 
-    /* Flash on a Cortex-M4: the plan + the runtime's loader (4768 B) and the
-     * kernels used, int8: conv 746, pool 792, dense 316, softmax 1214, input
-     * quantization 210; float32: conv 582, pool 956, dense 208, softmax 252. */
-    cr_assert_eq(et_runtime_code_bytes(&p8, "armv7e-m"), 4768 + 746 + 792 + 316 + 1214 + 210);
-    cr_assert_eq(et_runtime_code_bytes(&pf, "armv7e-m"), 4768 + 582 + 956 + 208 + 252);
+    /* Flash on a Cortex-M4: the plan + the runtime's loader (5500 B) and the
+     * kernels used, int8: conv 1590, pool 792 and the fused op's glue 518,
+     * dense 316, softmax 1214, input quantization 210; float32: conv 582,
+     * pool 956, glue 542, dense 208, softmax 252. */
+    cr_assert_eq(et_runtime_code_bytes(&p8, "armv7e-m"),
+                 5500 + 1590 + 792 + 518 + 316 + 1214 + 210);
+    cr_assert_eq(et_runtime_code_bytes(&pf, "armv7e-m"), 5500 + 582 + 956 + 542 + 208 + 252);
     et_target_catalog *c = builtin();
     const et_target *t = et_targets_find(c, "cortex-m4f-80mhz");
     et_cost cost;
     cr_assert_eq(et_profile_cost(&p8, t, NULL, &cost, &err), ET_OK, "%s", err.msg);
     cr_assert_str_eq(cost.engine, "cmsis-nn");
-    cr_assert_eq(cost.ram_bytes, 352);
-    cr_assert_eq(cost.flash_bytes, 1128 + 8046);
+    cr_assert_eq(cost.ram_bytes, 224);
+    cr_assert_eq(cost.flash_bytes, 968 + 10140);
     cr_assert(cost.fits_ram && cost.fits_flash);
     /* Latency: 2304 conv MACs x 3.74 + 128 dense MACs x 3.74 cycles at 80 MHz. */
     cr_assert_float_eq(cost.latency_ms, 2432 * 3.74 / 80e6 * 1e3, 1e-9);
@@ -626,7 +631,7 @@ Test(cli, profile_impulse_then_model, .timeout = 110)
     cr_assert_eq(json_integer_value(get(j, "int8.macs")), macs);
     json_t *layers = get(j, "int8.layers");
     cr_assert_gt(json_array_size(layers), 3);
-    cr_assert_str_eq(json_string_value(get(json_array_get(layers, 0), "kind")), "conv2d");
+    cr_assert_str_eq(json_string_value(get(json_array_get(layers, 0), "kind")), "conv2d_maxpool");
     json_decref(j);
     free(out);
     free(err);

@@ -153,8 +153,8 @@ static void convert_ex(converted *c, et_impulse *imp, int channels, size_t n, fl
     cr_assert_eq(et_qgraph_lower(c->m, params, &g, &err), ET_OK, "%s", err.msg);
     cr_assert_eq(et_qgraph_calibrate(&g, c->m, params, &src, ET_CALIBRATION_MINMAX, &err), ET_OK,
                  "%s", err.msg);
-    cr_assert_eq(et_qgraph_emit(&g, ETRT_FLOAT32, false, &c->f32, &err), ET_OK, "%s", err.msg);
-    cr_assert_eq(et_qgraph_emit(&g, ETRT_INT8, true, &c->q8, &err), ET_OK, "%s", err.msg);
+    cr_assert_eq(et_qgraph_emit(&g, ETRT_FLOAT32, 0, &c->f32, &err), ET_OK, "%s", err.msg);
+    cr_assert_eq(et_qgraph_emit(&g, ETRT_INT8, ET_EMIT_BIAS_CORRECTION, &c->q8, &err), ET_OK, "%s", err.msg);
     et_qgraph_free(&g);
 }
 
@@ -216,15 +216,71 @@ Test(quant, conv_net_plans_match_the_engine)
     imp.width = imp.height = 20;
     converted c = {0};
     convert(&c, &imp, 1, 64);
-    /* Conv 32 + pool + conv 16 + pool, flatten in place: the planner's arena
-     * is the two largest neighbours, never the sum of all tensors. */
-    size_t all =
-        (size_t)20 * 20 * 1 + 20 * 20 * 32 + 10 * 10 * 32 + 10 * 10 * 16 + 5 * 5 * 16 + 5 + 5;
-    cr_assert_lt(c.q8.arena_size, all);
-    cr_assert_geq(c.q8.arena_size, (size_t)20 * 20 * 32 + 10 * 10 * 32);
+    /* Conv 32 + pool and conv 16 + pool, each fused into one op, flatten in
+     * place. By hand, 16-byte aligned: op 0 holds the input (400 B), its
+     * pooled output 10x10x32 (3200 B) and its scratch, two conv rows
+     * (2x20x32 = 1280 B) and the 3x3x1 int16 patch (18 -> 20 B): 1300 ->
+     * 1312; 4912 bytes at once, the peak. Op 1 needs 3200 + 5x5x16 = 400 +
+     * (2x10x16 = 320 + 3x3x32x2 = 576 B): 4496. Without fusion the 20x20x32
+     * conv output (12800 B) alone is larger. */
+    cr_assert_eq(c.q8.arena_size, (size_t)400 + 3200 + 1312);
     cr_assert_lt(c.q8.size, c.f32.size / 3, "int8 weights take a quarter of the room");
     check_plans(&c, 2e-5, 0.03, 0.9);
     converted_free(&c);
+}
+
+/* Emits the converted model's graph again without fusion. */
+static void convert_unfused(converted *c, et_plan *f32, et_plan *q8)
+{
+    float *params = et_net_params(c->net);
+    et_shape in = et_model_input_shape(c->m);
+    array_rows a = {c->x, c->row};
+    et_row_source src = {array_row, &a, c->n, in.h, in.w, in.c};
+    et_qgraph g;
+    et_error err = {0};
+    cr_assert_eq(et_qgraph_lower(c->m, params, &g, &err), ET_OK, "%s", err.msg);
+    cr_assert_eq(et_qgraph_calibrate(&g, c->m, params, &src, ET_CALIBRATION_MINMAX, &err), ET_OK,
+                 "%s", err.msg);
+    cr_assert_eq(et_qgraph_emit(&g, ETRT_FLOAT32, ET_EMIT_UNFUSED, f32, &err), ET_OK, "%s",
+                 err.msg);
+    cr_assert_eq(et_qgraph_emit(&g, ETRT_INT8, ET_EMIT_BIAS_CORRECTION | ET_EMIT_UNFUSED, q8, &err),
+                 ET_OK, "%s", err.msg);
+    et_qgraph_free(&g);
+}
+
+/* The fused conv2d_maxpool computes exactly what conv2d then max_pool
+ * compute, in both precisions, through the whole converter: odd sizes (a
+ * 'same' conv on 13x11x3 whose 2x2 pools drop the last row and column) and
+ * a 5x5 conv. Other windows: tests/test_runtime_kernels.c. */
+Test(quant, fused_conv_pool_is_bit_exact)
+{
+    int sizes[][2] = {{13, 11}, {20, 20}};
+    int kernels[] = {3, 5};
+    for (int v = 0; v < 2; v++) {
+        et_impulse imp = et_impulse_defaults();
+        imp.height = sizes[v][0];
+        imp.width = sizes[v][1];
+        imp.conv[0].kernel = kernels[v];
+        imp.conv[1].kernel = 3;
+        converted c = {0};
+        convert(&c, &imp, v == 0 ? 3 : 1, 24);
+        et_plan f32, q8;
+        convert_unfused(&c, &f32, &q8);
+        cr_assert_eq(c.q8.n_ops + 2, q8.n_ops, "two pools fused");
+        cr_assert_lt(c.q8.arena_size, q8.arena_size);
+        cr_assert_lt(c.f32.arena_size, f32.arena_size);
+        float *a8 = run_plan(&c, &c.q8), *b8 = run_plan(&c, &q8);
+        float *af = run_plan(&c, &c.f32), *bf = run_plan(&c, &f32);
+        cr_assert_arr_eq(a8, b8, c.n * c.classes * sizeof *a8, "int8 differs (case %d)", v);
+        cr_assert_arr_eq(af, bf, c.n * c.classes * sizeof *af, "float32 differs (case %d)", v);
+        free(a8);
+        free(b8);
+        free(af);
+        free(bf);
+        et_plan_free(&f32);
+        et_plan_free(&q8);
+        converted_free(&c);
+    }
 }
 
 Test(quant, mobilenetv2_plans_match_the_engine, .timeout = 60)
@@ -320,9 +376,26 @@ Test(quant, loader_names_what_is_wrong)
     cr_assert_eq(m.error_op, 0);
     cr_assert_str_eq(etrt_strerror(ETRT_EPARAM), "an op has a bad parameter");
     ops[0].stride_h = 1;
-    ops[1].weights = (uint32_t)c.q8.size; /* pooling has none, but ops[0] */
+    uint32_t weights = ops[0].weights;
     ops[0].weights = (uint32_t)c.q8.size - 4;
     cr_assert_eq(etrt_model_init(&m, copy, c.q8.size), ETRT_ERANGE);
+    ops[0].weights = weights;
+    cr_assert_eq(etrt_model_init(&m, copy, c.q8.size), ETRT_OK);
+    /* The fused conv2d + max pool (op 0 here): its pool window, the conv
+     * shape it records and its scratch are checked too. */
+    cr_assert_eq(ops[0].kind, ETRT_OP_CONV2D_MAXPOOL);
+    ops[0].q[2] = 0; /* pool stride */
+    cr_assert_eq(etrt_model_init(&m, copy, c.q8.size), ETRT_EPARAM);
+    ops[0].q[2] = 2;
+    ops[0].q[6] = 0; /* conv height */
+    cr_assert_eq(etrt_model_init(&m, copy, c.q8.size), ETRT_ESHAPE);
+    ops[0].q[6] = 40; /* a conv taller than its input allows */
+    cr_assert_eq(etrt_model_init(&m, copy, c.q8.size), ETRT_EPARAM);
+    ops[0].q[6] = 16;
+    ops[0].scratch_size -= 4;
+    cr_assert_eq(etrt_model_init(&m, copy, c.q8.size), ETRT_ERANGE);
+    ops[0].scratch_size += 4;
+    cr_assert_eq(etrt_model_init(&m, copy, c.q8.size), ETRT_OK);
     free(copy);
     converted_free(&c);
 }

@@ -504,6 +504,73 @@ Test(conv_s8, bit_exact_with_tflite_loops_and_within_1_lsb_of_float)
     }
 }
 
+/* The fused conv2d + max pool against the two kernels in turn, bit for bit,
+ * int8 and float32, over every conv2d case and pool windows that tile
+ * (2x2/2), hang over the edge with padding (3x3/3 same), overlap (3x3/2
+ * same, 2x2/1: conv rows computed again) or skip rows (1x2/2). */
+Test(conv_s8, fused_max_pool_is_the_two_kernels_in_turn)
+{
+    static const struct {
+        int k_h, k_w, stride;
+        et_padding pad;
+    } pools[] = {{2, 2, 2, ET_PADDING_VALID},
+                 {3, 3, 3, ET_PADDING_SAME},
+                 {3, 3, 2, ET_PADDING_SAME},
+                 {2, 2, 1, ET_PADDING_VALID},
+                 {1, 2, 2, ET_PADDING_VALID}};
+    int tried = 0;
+    for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) {
+        if (conv_cases[i].depthwise)
+            continue;
+        for (size_t k = 0; k < sizeof pools / sizeof *pools; k++) {
+            char name[160];
+            qconv q;
+            qconv_make(&q, &conv_cases[i], 300 + (uint32_t)i, 100.0);
+            et_window pw = {.k_h = pools[k].k_h,
+                            .k_w = pools[k].k_w,
+                            .stride_h = pools[k].stride,
+                            .stride_w = pools[k].stride};
+            et_dims pout = {.c = q.out.c};
+            if (et_window_plan(&pw, pools[k].pad, &q.out, &pout, NULL) != ET_OK) {
+                free_tracked(); /* a pool larger than the conv's output */
+                continue;
+            }
+            char conv_name[128];
+            snprintf(name, sizeof name, "%s, pool %d",
+                     case_name(&conv_cases[i], conv_name, sizeof conv_name), (int)k);
+            etrt_window rpw = rt_window(pw);
+            etrt_dims in = rt_dims(q.in), conv = rt_dims(q.out), out = rt_dims(pout);
+            size_t npool = et_dims_count(&pout);
+
+            int8_t *want = buf(npool), *got = buf(npool);
+            etrt_pool_s8_params pp = {rpw, -128, 127};
+            etrt_max_pool_s8(&pp, conv, qconv_run(&q), out, want);
+            void *scratch = buf(etrt_conv2d_maxpool_s8_scratch_size(&q.p, &rpw, in, conv));
+            etrt_conv2d_maxpool_s8(&q.p, &rpw, in, q.x, q.w, q.bias, conv, out, got, scratch);
+            assert_s8_near(name, got, want, npool, 0);
+
+            /* float32: the same shapes, random floats, ReLU. */
+            uint32_t s = 900 + (uint32_t)(i * 10 + k);
+            float *xf = frand(et_dims_count(&q.in), &s, -1, 1);
+            float *wf = frand(weight_count(&q), &s, -0.5f, 0.5f);
+            float *bf = frand((size_t)q.out.c, &s, -0.1f, 0.1f);
+            etrt_conv_f32_params fp = {q.p.win, 1, 0.0f, FLT_MAX};
+            float *yc = buf(et_dims_count(&q.out) * sizeof *yc);
+            float *fwant = buf(npool * sizeof *fwant), *fgot = buf(npool * sizeof *fgot);
+            etrt_conv2d_f32(&fp, in, xf, wf, bf, conv, yc,
+                            buf(etrt_conv2d_f32_scratch_size(&fp, in, conv)));
+            etrt_pool_f32_params fpp = {rpw, -FLT_MAX, FLT_MAX};
+            etrt_max_pool_f32(&fpp, conv, yc, out, fwant);
+            etrt_conv2d_maxpool_f32(&fp, &rpw, in, xf, wf, bf, conv, out, fgot,
+                                    buf(etrt_conv2d_maxpool_f32_scratch_size(&fp, &rpw, in, conv)));
+            cr_assert_arr_eq(fgot, fwant, npool * sizeof *fgot, "%s: float32 differs", name);
+            tried++;
+            free_tracked();
+        }
+    }
+    cr_assert_geq(tried, 50, "only %d cases ran", tried);
+}
+
 Test(conv_s8, saturates_at_int8_limits)
 {
     /* A tiny output scale: most outputs lie far outside [-128, 127]. */

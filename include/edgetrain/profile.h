@@ -169,6 +169,8 @@ typedef struct et_layer_desc {
     et_cost_kind kind;
     int64_t macs;
     int64_t elements;
+    int64_t pooled; /* a conv with a max pool fused after it: the values the pool reads,
+                       priced as ET_COST_POOL; 0 otherwise */
 } et_layer_desc;
 
 /* Helpers that count from shapes (NHWC, batch 1), for describing models by
@@ -190,7 +192,8 @@ double et_latency_ms(const et_layer_desc *layers, int n, const et_engine_costs *
 typedef struct et_layer_profile {
     int op;              /* index in the plan */
     const char *op_name; /* "conv2d", "depthwise_conv2d", "fully_connected", "max_pool",
-                            "avg_pool", "add", "softmax", "reshape", "pad" */
+                            "avg_pool", "add", "softmax", "reshape", "pad",
+                            "conv2d_maxpool" */
     et_layer_desc cost;  /* kind, MACs, elements */
     bool pointwise;      /* a 1x1 conv2d */
     int out_h, out_w, out_c;

@@ -199,6 +199,8 @@ static json_t *layers_json(const et_plan_profile *pp, const et_cost *c)
                               (json_int_t)l->quant_bytes, "latency_ms", c->layer_ms[i]);
         if (o && l->k_h)
             json_object_set_new(o, "window", json_pack("[iii]", l->k_h, l->k_w, l->stride));
+        if (o && l->cost.pooled) /* a conv2d_maxpool: the pool's taps */
+            json_object_set_new(o, "pooled", json_integer((json_int_t)l->cost.pooled));
         json_array_append_new(a, o);
     }
     return a;

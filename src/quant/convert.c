@@ -59,9 +59,10 @@ et_status et_quant_convert(const et_model *m, const float *params, const et_feat
         rc = et_qgraph_calibrate(&g, m, params, &src, o.calibration, err);
     }
     if (rc == ET_OK)
-        rc = et_qgraph_emit(&g, ETRT_INT8, o.bias_correction, &out->int8, err);
+        rc = et_qgraph_emit(&g, ETRT_INT8, o.bias_correction ? ET_EMIT_BIAS_CORRECTION : 0, &out->int8,
+                            err);
     if (rc == ET_OK)
-        rc = et_qgraph_emit(&g, ETRT_FLOAT32, false, &out->float32, err);
+        rc = et_qgraph_emit(&g, ETRT_FLOAT32, 0, &out->float32, err);
     /* The activations' grids, for quantization-aware training: every tensor
      * but the softmax output (a probability the loss needs unrounded) and
      * reshapes (the same values as their input). */
@@ -99,10 +100,10 @@ et_status et_quant_convert_uncalibrated(const et_model *m, const float *params,
     if (rc == ET_OK) {
         g.t[g.output].scale = 1.0f / 256.0f;
         g.t[g.output].zero_point = -128;
-        rc = et_qgraph_emit(&g, ETRT_INT8, false, &out->int8, err);
+        rc = et_qgraph_emit(&g, ETRT_INT8, 0, &out->int8, err);
     }
     if (rc == ET_OK)
-        rc = et_qgraph_emit(&g, ETRT_FLOAT32, false, &out->float32, err);
+        rc = et_qgraph_emit(&g, ETRT_FLOAT32, 0, &out->float32, err);
     et_qgraph_free(&g);
     free(zeros);
     if (rc < 0)

@@ -141,16 +141,67 @@ static void add_params(const et_qgraph *g, const et_qop *op, etrt_op_rec *rec)
     rec->q[6] = p.output_shift;
 }
 
-static size_t scratch_of(const et_qgraph *g, const et_qop *op, etrt_type type)
+/* One op of the plan: an op of g, or a conv2d with the max pool after it. */
+typedef struct plan_op {
+    const et_qop *op;
+    const et_qop *pool; /* the max pool fused into op; NULL */
+} plan_op;
+
+static int plan_out(const plan_op *p)
 {
-    const et_qtensor *ti = &g->t[op->in[0]], *to = &g->t[op->out];
-    etrt_dims in = {1, ti->h, ti->w, ti->c}, out = {1, to->h, to->w, to->c};
-    etrt_window win = {op->k_h, op->k_w, op->stride_h, op->stride_w, op->pad_top, op->pad_left};
+    return p->pool ? p->pool->out : p->op->out;
+}
+
+/* g's ops in plan order; returns how many. A conv2d fuses with the next op
+ * when that is a max pool, the only reader of the conv's output, whose
+ * windows do not overlap vertically (so no conv row is computed twice). */
+static int plan_ops(const et_qgraph *g, unsigned flags, plan_op *list)
+{
+    int n = 0;
+    for (int o = 0; o < g->n_ops; o++) {
+        const et_qop *op = &g->ops[o], *next = o + 1 < g->n_ops ? &g->ops[o + 1] : NULL;
+        list[n].op = op;
+        list[n].pool = NULL;
+        if (!(flags & ET_EMIT_UNFUSED) && op->kind == ETRT_OP_CONV2D && next &&
+            next->kind == ETRT_OP_MAX_POOL && next->in[0] == op->out && op->out != g->output &&
+            next->stride_h >= next->k_h && next->act == ET_QACT_NONE) {
+            int readers = 0;
+            for (int k = 0; k < g->n_ops; k++)
+                readers += (g->ops[k].in[0] == op->out) + (g->ops[k].in[1] == op->out);
+            if (readers == 1) {
+                list[n].pool = next;
+                o++;
+            }
+        }
+        n++;
+    }
+    return n;
+}
+
+static etrt_window window_of(const et_qop *op)
+{
+    etrt_window w = {op->k_h, op->k_w, op->stride_h, op->stride_w, op->pad_top, op->pad_left};
+    return w;
+}
+
+static etrt_dims dims_of(const et_qtensor *t)
+{
+    etrt_dims d = {1, t->h, t->w, t->c};
+    return d;
+}
+
+static size_t scratch_of(const et_qgraph *g, const plan_op *po, etrt_type type)
+{
+    const et_qop *op = po->op;
+    etrt_dims in = dims_of(&g->t[op->in[0]]), out = dims_of(&g->t[op->out]);
+    etrt_window pool = po->pool ? window_of(po->pool) : window_of(op);
     if (type == ETRT_INT8) {
         etrt_conv_s8_params p;
         memset(&p, 0, sizeof p);
-        p.win = win;
+        p.win = window_of(op);
         p.depth_multiplier = op->depth_multiplier;
+        if (po->pool)
+            return etrt_conv2d_maxpool_s8_scratch_size(&p, &pool, in, out);
         if (op->kind == ETRT_OP_CONV2D)
             return etrt_conv2d_s8_scratch_size(&p, in, out);
         if (op->kind == ETRT_OP_DEPTHWISE_CONV2D)
@@ -161,23 +212,26 @@ static size_t scratch_of(const et_qgraph *g, const et_qop *op, etrt_type type)
         return 0;
     etrt_conv_f32_params p;
     memset(&p, 0, sizeof p);
-    p.win = win;
-    return etrt_conv2d_f32_scratch_size(&p, in, out);
+    p.win = window_of(op);
+    return po->pool ? etrt_conv2d_maxpool_f32_scratch_size(&p, &pool, in, out)
+                    : etrt_conv2d_f32_scratch_size(&p, in, out);
 }
 
-/* Where every tensor and scratch buffer lives. Tensors that share memory
- * (a reshape and its input; an add written over an input that dies there)
- * form one buffer. Fills tensor_off[n_t], scratch_off[n_ops], *arena. */
-static et_status plan_memory(const et_qgraph *g, etrt_type type, uint32_t *tensor_off,
-                             uint32_t *scratch_off, size_t *scratch_size, size_t *arena,
-                             et_error *err)
+/* Where every tensor and scratch buffer lives, for the no ops of list.
+ * Tensors that share memory (a reshape and its input; an add written over
+ * an input that dies there) form one buffer; tensors no op of the list
+ * touches (a fused conv's output) get none. Fills tensor_off[g->n_t],
+ * scratch_off[no], scratch_size[no], *arena. */
+static et_status plan_memory(const et_qgraph *g, const plan_op *list, int no, etrt_type type,
+                             uint32_t *tensor_off, uint32_t *scratch_off, size_t *scratch_size,
+                             size_t *arena, et_error *err)
 {
-    int nt = g->n_t, no = g->n_ops;
+    int nt = g->n_t;
     int *root = malloc((size_t)nt * sizeof *root), *first = malloc((size_t)nt * sizeof *first),
-        *last = malloc((size_t)nt * sizeof *last);
+        *last = malloc((size_t)nt * sizeof *last), *used = calloc((size_t)nt, sizeof *used);
     et_membuf *bufs = calloc((size_t)(nt + no), sizeof *bufs);
     et_status rc = ET_OK;
-    if (!root || !first || !last || !bufs) {
+    if (!root || !first || !last || !used || !bufs) {
         rc = et_error_set(err, ET_ENOMEM, "out of memory");
         goto out;
     }
@@ -186,14 +240,18 @@ static et_status plan_memory(const et_qgraph *g, etrt_type type, uint32_t *tenso
         root[t] = g->t[t].alias >= 0 ? root[g->t[t].alias] : t;
         first[t] = last[t] = 0;
     }
+    used[g->input] = 1;
     for (int o = 0; o < no; o++) {
-        first[g->ops[o].out] = o;
-        last[g->ops[o].out] = o;
+        int out = plan_out(&list[o]);
+        first[out] = last[out] = o;
+        used[out] = 1;
     }
     for (int o = 0; o < no; o++)
-        for (int k = 0; k < 2; k++)
-            if (g->ops[o].in[k] >= 0 && last[g->ops[o].in[k]] < o)
-                last[g->ops[o].in[k]] = o;
+        for (int k = 0; k < 2; k++) {
+            int in = list[o].op->in[k];
+            if (in >= 0 && last[in] < o)
+                last[in] = o;
+        }
     last[g->output] = no - 1;
     /* A buffer lives from its first producer to its last reader over all
      * the tensors that share it. */
@@ -210,12 +268,14 @@ static et_status plan_memory(const et_qgraph *g, etrt_type type, uint32_t *tenso
     }
     for (int t = 0; t < nt; t++) {
         int r = root[t];
+        if (!used[t])
+            continue;
         bfirst[r] = first[t] < bfirst[r] ? first[t] : bfirst[r];
         blast[r] = last[t] > blast[r] ? last[t] : blast[r];
     }
     /* Adds run in place over an input whose buffer is read for the last time. */
     for (int o = 0; o < no; o++) {
-        const et_qop *op = &g->ops[o];
+        const et_qop *op = list[o].op;
         if (op->kind != ETRT_OP_ADD)
             continue;
         for (int k = 0; k < 2; k++) {
@@ -234,7 +294,7 @@ static et_status plan_memory(const et_qgraph *g, etrt_type type, uint32_t *tenso
     size_t nb = 0;
     int *buf_of = bfirst; /* reuse: root tensor -> buffer index */
     for (int t = 0; t < nt; t++) {
-        if (root[t] != t)
+        if (root[t] != t || !used[t])
             continue;
         bufs[nb].size = (size_t)g->t[t].h * g->t[t].w * g->t[t].c * esize;
         bufs[nb].first = first[t] < 0 ? 0 : first[t];
@@ -245,7 +305,7 @@ static et_status plan_memory(const et_qgraph *g, etrt_type type, uint32_t *tenso
     }
     size_t first_scratch = nb;
     for (int o = 0; o < no; o++) {
-        scratch_size[o] = scratch_of(g, &g->ops[o], type);
+        scratch_size[o] = scratch_of(g, &list[o], type);
         bufs[nb].size = scratch_size[o];
         bufs[nb].first = bufs[nb].last = o;
         nb++;
@@ -253,7 +313,7 @@ static et_status plan_memory(const et_qgraph *g, etrt_type type, uint32_t *tenso
     rc = et_memplan(bufs, nb, PLAN_ALIGN, arena, err);
     if (rc == ET_OK) {
         for (int t = 0; t < nt; t++)
-            tensor_off[t] = (uint32_t)bufs[buf_of[root[t]]].offset;
+            tensor_off[t] = used[t] ? (uint32_t)bufs[buf_of[root[t]]].offset : 0;
         for (int o = 0; o < no; o++)
             scratch_off[o] = scratch_size[o] ? (uint32_t)bufs[first_scratch + (size_t)o].offset : 0;
         if (*arena == 0)
@@ -270,39 +330,65 @@ out:
     free(root);
     free(first);
     free(last);
+    free(used);
     free(bufs);
     return rc;
 }
 
-et_status et_qgraph_emit(const et_qgraph *g, etrt_type type, bool bias_correction, et_plan *out,
+/* Tensor numbers in the plan: tensors no op of list touches are left out;
+ * writes tmap[g->n_t] (-1 for those) and returns how many stay. */
+static int number_tensors(const et_qgraph *g, const plan_op *list, int no, int *tmap)
+{
+    for (int t = 0; t < g->n_t; t++)
+        tmap[t] = -1;
+    tmap[g->input] = 0;
+    for (int o = 0; o < no; o++) {
+        tmap[list[o].op->in[0]] = 0;
+        if (list[o].op->in[1] >= 0)
+            tmap[list[o].op->in[1]] = 0;
+        tmap[plan_out(&list[o])] = 0;
+    }
+    int n = 0;
+    for (int t = 0; t < g->n_t; t++)
+        if (tmap[t] == 0)
+            tmap[t] = n++;
+    return n;
+}
+
+et_status et_qgraph_emit(const et_qgraph *g, etrt_type type, unsigned flags, et_plan *out,
                          et_error *err)
 {
     memset(out, 0, sizeof *out);
-    int nt = g->n_t, no = g->n_ops;
+    int nt = g->n_t;
+    plan_op *list = calloc((size_t)g->n_ops + 1, sizeof *list);
+    int no = list ? plan_ops(g, flags, list) : 0;
     uint32_t *toff = calloc((size_t)nt, sizeof *toff), *soff = calloc((size_t)no + 1, sizeof *soff);
     size_t *ssize = calloc((size_t)no + 1, sizeof *ssize);
+    int *tmap = calloc((size_t)nt, sizeof *tmap);
     etrt_op_rec *ops = calloc((size_t)no + 1, sizeof *ops);
     bytes b = {0};
     size_t arena = 0;
-    et_status rc =
-        toff && soff && ssize && ops ? ET_OK : et_error_set(err, ET_ENOMEM, "out of memory");
+    et_status rc = list && toff && soff && ssize && tmap && ops
+                       ? ET_OK
+                       : et_error_set(err, ET_ENOMEM, "out of memory");
     if (rc == ET_OK)
-        rc = plan_memory(g, type, toff, soff, ssize, &arena, err);
+        rc = plan_memory(g, list, no, type, toff, soff, ssize, &arena, err);
     if (rc < 0)
         goto done;
+    int n_kept = number_tensors(g, list, no, tmap);
     bool q8 = type == ETRT_INT8;
     etrt_header h;
     memset(&h, 0, sizeof h);
     put(&b, &h, sizeof h);
-    uint32_t tensors_at = put(&b, NULL, (size_t)nt * sizeof(etrt_tensor_rec));
+    uint32_t tensors_at = put(&b, NULL, (size_t)n_kept * sizeof(etrt_tensor_rec));
     uint32_t ops_at = put(&b, NULL, (size_t)no * sizeof(etrt_op_rec));
     for (int o = 0; o < no && !b.oom; o++) {
-        const et_qop *op = &g->ops[o];
+        const et_qop *op = list[o].op, *pool = list[o].pool;
         etrt_op_rec *r = &ops[o];
-        r->kind = op->kind;
-        r->input[0] = op->in[0];
-        r->input[1] = op->in[1];
-        r->output = op->out;
+        r->kind = pool ? ETRT_OP_CONV2D_MAXPOOL : op->kind;
+        r->input[0] = tmap[op->in[0]];
+        r->input[1] = op->in[1] >= 0 ? tmap[op->in[1]] : -1;
+        r->output = tmap[plan_out(&list[o])];
         r->scratch_offset = soff[o];
         r->scratch_size = (uint32_t)ssize[o];
         r->k_h = op->k_h;
@@ -322,11 +408,18 @@ et_status et_qgraph_emit(const et_qgraph *g, etrt_type type, bool bias_correctio
         }
         if (op->w) {
             if (q8) {
-                quantize_weights(g, op, bias_correction, &b, r);
+                quantize_weights(g, op, flags & ET_EMIT_BIAS_CORRECTION, &b, r);
             } else {
                 r->weights = put(&b, op->w, op->w_n * sizeof(float));
                 r->bias = put(&b, op->b, (size_t)op->out_c * sizeof(float));
             }
+        }
+        if (pool) {
+            /* The pool's window, then the conv output's shape (etrt.h). */
+            int32_t q[8] = {pool->k_h,        pool->k_w,         pool->stride_h,
+                            pool->stride_w,   pool->pad_top,     pool->pad_left,
+                            g->t[op->out].h, g->t[op->out].w};
+            memcpy(r->q, q, sizeof q);
         }
         if (q8 && op->kind == ETRT_OP_ADD)
             add_params(g, op, r);
@@ -347,14 +440,16 @@ et_status et_qgraph_emit(const et_qgraph *g, etrt_type type, bool bias_correctio
     h.total_size = (uint32_t)b.len;
     h.type = type;
     h.arena_size = (uint32_t)arena;
-    h.n_tensors = (uint32_t)nt;
+    h.n_tensors = (uint32_t)n_kept;
     h.tensors_offset = tensors_at;
     h.n_ops = (uint32_t)no;
     h.ops_offset = ops_at;
-    h.input = g->input;
-    h.output = g->output;
+    h.input = tmap[g->input];
+    h.output = tmap[g->output];
     memcpy(b.p, &h, sizeof h);
     for (int t = 0; t < nt; t++) {
+        if (tmap[t] < 0)
+            continue;
         etrt_tensor_rec tr;
         memset(&tr, 0, sizeof tr);
         tr.type = type;
@@ -364,7 +459,7 @@ et_status et_qgraph_emit(const et_qgraph *g, etrt_type type, bool bias_correctio
         tr.offset = toff[t];
         tr.scale = q8 ? g->t[t].scale : 0.0f;
         tr.zero_point = q8 ? g->t[t].zero_point : 0;
-        memcpy(b.p + tensors_at + (size_t)t * sizeof tr, &tr, sizeof tr);
+        memcpy(b.p + tensors_at + (size_t)tmap[t] * sizeof tr, &tr, sizeof tr);
     }
     memcpy(b.p + ops_at, ops, (size_t)no * sizeof *ops);
     etrt_model check;
@@ -385,9 +480,11 @@ et_status et_qgraph_emit(const et_qgraph *g, etrt_type type, bool bias_correctio
     b.p = NULL;
 done:
     free(b.p);
+    free(list);
     free(toff);
     free(soff);
     free(ssize);
+    free(tmap);
     free(ops);
     return rc;
 }

@@ -85,8 +85,17 @@ et_status et_qgraph_calibrate(et_qgraph *g, const et_model *m, const float *para
 et_status et_plan_predict_rows(const uint8_t *plan, size_t size, const et_row_source *src,
                                float *probs, et_error *err);
 
-/* Writes an .etrt plan of g: int8 (quantization parameters set) or float32. */
-et_status et_qgraph_emit(const et_qgraph *g, etrt_type type, bool bias_correction, et_plan *out,
+/* What et_qgraph_emit does beyond the plain plan. */
+enum {
+    ET_EMIT_BIAS_CORRECTION = 1, /* int8: subtract the calibrated mean rounding shift */
+    ET_EMIT_UNFUSED = 2, /* keep each conv2d -> max pool as two ops (tests compare the two) */
+};
+
+/* Writes an .etrt plan of g: int8 (quantization parameters set) or float32.
+ * A conv2d whose output only a max pool reads, with windows that do not
+ * overlap vertically, becomes one ETRT_OP_CONV2D_MAXPOOL (its output tensor
+ * is left out of the plan) unless flags has ET_EMIT_UNFUSED. */
+et_status et_qgraph_emit(const et_qgraph *g, etrt_type type, unsigned flags, et_plan *out,
                          et_error *err);
 
 #endif
