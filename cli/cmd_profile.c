@@ -1,10 +1,14 @@
 /* edgetrain profile: latency, peak RAM and flash of a model on a device,
  * float32 and int8. A trained model version (--model ID), or the current
  * impulse before training (--impulse); by default the newest model when it
- * was trained on the current impulse, else the impulse. */
+ * was trained on the current impulse, else the impulse. --variants: the
+ * current impulse with every MobileNet width in its place, one line each. */
 #include "cli.h"
 
+#include "edgetrain/impulse.h"
 #include "edgetrain/profile.h"
+
+#include <jansson.h>
 
 #include <getopt.h>
 #include <stdio.h>
@@ -98,6 +102,82 @@ static void print_report(const et_profile_report *r, const et_target *t, bool ve
     }
 }
 
+static void variant_name(const et_profile_variant *v, char *out, size_t n)
+{
+    if (v->model == ET_MODEL_CONV)
+        snprintf(out, n, "%s", et_model_name(v->model));
+    else
+        snprintf(out, n, "%s a%g", et_model_name(v->model), v->alpha);
+}
+
+static void print_variants(const et_profile_variants *vs, const et_target *t, const char *engine)
+{
+    char clock[32], ram[32], flash[32];
+    cli_format_clock(t->clock_hz, clock, sizeof clock);
+    cli_format_bytes(t->ram_bytes, ram, sizeof ram);
+    cli_format_bytes(t->flash_bytes, flash, sizeof flash);
+    printf("The current impulse (version %lld; input %dx%dx%d, %d classes%s) and every MobileNet "
+           "width in its place, not trained, int8\n",
+           (long long)vs->impulse_version, vs->height, vs->width, vs->channels, vs->classes,
+           vs->classes_assumed ? " assumed" : "");
+    printf("on %s: %s; clock %s, RAM %s, flash %s; engine %s\n\n", t->name, t->description, clock,
+           ram, flash, engine);
+    printf("  %-20s %12s %12s %12s %12s  %s\n", "learning block", "latency", "RAM", "flash",
+           "params", "fits");
+    for (int i = 0; i < vs->n; i++) {
+        const et_profile_variant *v = &vs->v[i];
+        char name[48], lat[32], r[32], f[32];
+        variant_name(v, name, sizeof name);
+        if (v->current)
+            snprintf(name + strlen(name), sizeof name - strlen(name), " *");
+        if (v->error[0]) {
+            printf("  %-20s %s\n", name, v->error);
+            continue;
+        }
+        const et_cost *cq = &v->report.cost[ET_PRECISION_INT8];
+        const et_plan_profile *pq = &v->report.plan[ET_PRECISION_INT8];
+        snprintf(lat, sizeof lat, "%.1f ms", cq->latency_ms);
+        cli_format_bytes((int64_t)cq->ram_bytes, r, sizeof r);
+        cli_format_bytes((int64_t)cq->flash_bytes, f, sizeof f);
+        const char *verdict = cq->fits_ram && cq->fits_flash ? "yes"
+                              : !cq->fits_ram && !cq->fits_flash ? "no: RAM and flash"
+                              : !cq->fits_ram                    ? "no: RAM"
+                                                                 : "no: flash";
+        printf("  %-20s %12s %12s %12s %12lld  %s\n", name, lat, r, f, (long long)pq->params,
+               verdict);
+    }
+    printf("\n* the project's impulse. RAM is the runtime's planned arena (input included); "
+           "flash the model plus the runtime's code. 'edgetrain impulse set learning.model=... "
+           "learning.alpha=...' picks one.\n");
+}
+
+static json_t *variants_json(const et_profile_variants *vs, const et_target *t)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < vs->n; i++) {
+        const et_profile_variant *v = &vs->v[i];
+        json_t *o = json_pack("{s:s,s:b}", "model", et_model_name(v->model), "current", v->current);
+        if (o && v->model != ET_MODEL_CONV)
+            json_object_set_new(o, "alpha", json_real(v->alpha));
+        if (o && v->error[0]) {
+            json_object_set_new(o, "error", json_string(v->error));
+        } else if (o) {
+            /* The figures of `profile --json`, both precisions. */
+            char *s = et_profile_report_to_json(&v->report, t, false);
+            json_t *r = s ? json_loads(s, 0, NULL) : NULL;
+            free(s);
+            json_object_set(o, "float32", json_object_get(r, "float32"));
+            json_object_set(o, "int8", json_object_get(r, "int8"));
+            json_decref(r);
+        }
+        json_array_append_new(a, o);
+    }
+    return json_pack("{s:s,s:I,s:[iii],s:i,s:b,s:o}", "target", t->name, "impulse_version",
+                     (json_int_t)vs->impulse_version, "input", vs->height, vs->width,
+                     vs->channels, "classes", vs->classes, "classes_assumed", vs->classes_assumed,
+                     "variants", a);
+}
+
 int cmd_profile(cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -106,6 +186,7 @@ int cmd_profile(cli *c, int argc, char **argv)
         {"targets", required_argument, NULL, 'f'},
         {"model", required_argument, NULL, 'm'},
         {"impulse", no_argument, NULL, 'i'},
+        {"variants", no_argument, NULL, 'a'},
         {"engine", required_argument, NULL, 'e'},
         {"verbose", no_argument, NULL, 'v'},
         {0},
@@ -113,7 +194,7 @@ int cmd_profile(cli *c, int argc, char **argv)
     const char *target = ET_PROFILE_DEFAULT_TARGET, *file = NULL, *engine = NULL;
     et_profile_subject subject = ET_PROFILE_AUTO;
     int64_t id = 0;
-    bool help = false, verbose = false;
+    bool help = false, verbose = false, variants = false;
     int o;
     while ((o = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
         if (cli_common_option(c, o, &help))
@@ -123,6 +204,7 @@ int cmd_profile(cli *c, int argc, char **argv)
         case 'f': file = optarg; break;
         case 'e': engine = optarg; break;
         case 'v': verbose = true; break;
+        case 'a': variants = true; break;
         case 'm':
             if (!cli_parse_id(optarg, &id))
                 return cli_usage_error(c, "profile", "--model '%s' is not a model id", optarg);
@@ -142,6 +224,10 @@ int cmd_profile(cli *c, int argc, char **argv)
         return cli_help("profile");
     if (optind < argc)
         return cli_usage_error(c, "profile", "unexpected argument '%s'", argv[optind]);
+    if (variants && subject != ET_PROFILE_AUTO)
+        return cli_usage_error(c, "profile",
+                               "--variants prices the current impulse's variants; it excludes "
+                               "--model and --impulse");
     et_error err = {0};
     et_target_catalog *cat = NULL;
     if (cli_load_targets(c, file, &cat, &err) < 0)
@@ -161,6 +247,19 @@ int cmd_profile(cli *c, int argc, char **argv)
     et_profile_report r;
     memset(&r, 0, sizeof r);
     rc = cli_open(c, &p, &err);
+    if (rc == ET_OK && variants) {
+        et_profile_variants vs;
+        rc = et_profile_project_variants(p, t, engine, &vs, &err);
+        et_project_close(p);
+        int status = rc < 0 ? cli_fail(c, &err) : 0;
+        if (rc == ET_OK && c->json)
+            cli_print_json(variants_json(&vs, t));
+        else if (rc == ET_OK)
+            print_variants(&vs, t, e->name);
+        et_profile_variants_free(&vs);
+        et_targets_destroy(cat);
+        return status;
+    }
     if (rc == ET_OK)
         rc = et_profile_project(p, subject, id, t, engine, &r, &err);
     et_project_close(p);

@@ -48,7 +48,7 @@ static const cli_command commands[] = {
     {"targets", cmd_targets, "the device catalog: clocks, memories, cost figures and sources",
      "edgetrain targets [NAME] [--targets FILE] [--json]"},
     {"profile", cmd_profile, "latency, peak RAM and flash of the model on a device",
-     "edgetrain profile [--target NAME] [--model ID | --impulse] [--engine NAME]\n"
+     "edgetrain profile [--target NAME] [--model ID | --impulse | --variants] [--engine NAME]\n"
      "                  [--targets FILE] [--verbose] [--json]"},
     {"tune", cmd_tune, "search impulses that fit a device's budgets; list, show, select, plot",
      "edgetrain tune [--target NAME] [--max-latency 100ms] [--max-ram 128k|none]\n"

@@ -690,3 +690,74 @@ Test(cli, profile_impulse_then_model, .timeout = 110)
     json_decref(j);
     free(out);
 }
+
+/* A user with a small board sees, before training, which MobileNet widths
+ * fit: the current impulse, then every other width, each priced as
+ * `profile --impulse` would price it. */
+Test(cli, profile_variants_before_training, .timeout = 60)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = small_project(dir);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "set", "input.width=48",
+                        "input.height=48", NULL),
+                 0);
+    cr_assert_eq(tu_run(&out, &err, "-C", proj, "profile", "--variants", "--json", "--target",
+                        "cortex-m0plus-48mhz", NULL),
+                 0, "%s", err);
+    json_t *j = parse_json(out);
+    json_t *v = get(j, "variants");
+    /* The conv net, 7 MobileNetV1 and 6 MobileNetV2 widths. */
+    cr_assert_eq(json_array_size(v), 14);
+    cr_assert(json_is_true(get(json_array_get(v, 0), "current")));
+    cr_assert_str_eq(json_string_value(get(json_array_get(v, 0), "model")), "conv");
+    cr_assert_eq(json_integer_value(json_array_get(get(j, "input"), 0)), 48);
+    cr_assert_eq(json_integer_value(get(j, "classes")), 3);
+    int fit = 0, too_big = 0;
+    json_int_t v1_025_macs = 0, v1_025_ram = 0;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *x = json_array_get(v, i);
+        cr_assert(!json_object_get(x, "error"), "%s", json_string_value(get(x, "error")));
+        bool fits = json_is_true(get(x, "int8.fits_ram")) && json_is_true(get(x, "int8.fits_flash"));
+        fit += fits;
+        too_big += !fits;
+        if (!strcmp(json_string_value(get(x, "model")), "mobilenetv1") &&
+            fabs(json_real_value(get(x, "alpha")) - 0.25) < 1e-9) {
+            v1_025_macs = json_integer_value(get(x, "int8.macs"));
+            v1_025_ram = json_integer_value(get(x, "int8.ram_bytes"));
+        }
+    }
+    /* 32 KiB of RAM and 256 KiB of flash: the small widths fit, the large do not. */
+    cr_assert(fit > 0 && too_big > 0, "%d fit, %d do not", fit, too_big);
+    json_decref(j);
+    free(out);
+    free(err);
+    /* The same figures as pricing that impulse itself. */
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "set", "learning.model=mobilenetv1",
+                        "learning.alpha=0.25", NULL),
+                 0);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "profile", "--impulse", "--json", "--target",
+                        "cortex-m0plus-48mhz", NULL),
+                 0);
+    j = parse_json(out);
+    cr_assert_eq(json_integer_value(get(j, "int8.macs")), v1_025_macs);
+    cr_assert_eq(json_integer_value(get(j, "int8.ram_bytes")), v1_025_ram);
+    json_decref(j);
+    free(out);
+    /* Now the current impulse is that MobileNet: listed once, first. */
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "profile", "--variants", NULL), 0);
+    cr_assert(strstr(out, "mobilenetv1 a0.25 *") && strstr(out, "mobilenetv2 a0.35") &&
+                  !strstr(out, "conv"),
+              "%s", out);
+    free(out);
+    /* Too small an input for a MobileNet: said per line, the command still succeeds. */
+    cr_assert_eq(tu_run(NULL, NULL, "-C", proj, "impulse", "set", "learning.model=conv",
+                        "input.width=28", "input.height=28", NULL),
+                 0);
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "profile", "--variants", NULL), 0);
+    cr_assert(strstr(out, "does not suit mobilenetv2"), "%s", out);
+    free(out);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "profile", "--variants", "--model", "1", NULL), 2);
+    cr_assert(strstr(err, "--variants"), "%s", err);
+    free(err);
+}

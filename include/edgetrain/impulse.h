@@ -116,6 +116,9 @@ int et_impulse_channels(const et_impulse *imp);
 /* Names for enums ("squash", "grayscale", "mobilenetv2", ...). */
 const char *et_resize_name(et_resize_mode m);
 const char *et_model_name(et_model_kind k);
+/* The widths (alpha) offered for a MobileNet (Keras' list): sets *list and
+ * returns how many; 0 for a model without one. */
+size_t et_model_alphas(et_model_kind k, const double **list);
 
 /* ------------------------------------------------------------------------
  * Versions in the project. Version numbers start at 1 and only grow; a

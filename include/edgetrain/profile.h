@@ -302,6 +302,29 @@ et_status et_profile_impulse(const et_impulse *imp, int classes, int channels, c
 
 void et_profile_report_free(et_profile_report *r);
 
+/* The project's current impulse as it is, then with each other MobileNetV1
+ * and MobileNetV2 width in its place (the same input, head and classes),
+ * untrained, priced on t: which variants fit a board before any training. */
+typedef struct et_profile_variant {
+    et_model_kind model;
+    double alpha;                 /* 0 for the conv net */
+    bool current;                 /* the project's impulse unchanged (the first) */
+    char error[1024];             /* why the variant cannot be built ("" when it was priced) */
+    et_profile_report report;     /* when error is "" */
+} et_profile_variant;
+
+typedef struct et_profile_variants {
+    int64_t impulse_version;
+    int height, width, channels, classes;
+    bool classes_assumed;
+    et_profile_variant *v;
+    int n;
+} et_profile_variants;
+
+et_status et_profile_project_variants(et_project *p, const et_target *t, const char *engine,
+                                      et_profile_variants *out, et_error *err);
+void et_profile_variants_free(et_profile_variants *v);
+
 /* The report as one line of JSON (docs/CLI.md, "profile"); layers adds the
  * per-layer table to each precision. malloc'ed; NULL when out of memory. */
 char *et_profile_report_to_json(const et_profile_report *r, const et_target *t, bool layers);

@@ -360,6 +360,14 @@ static et_status set_field(et_impulse *imp, const char *block, const char *key, 
     return ET_OK;
 }
 
+size_t et_model_alphas(et_model_kind k, const double **list)
+{
+    *list = k == ET_MODEL_MOBILENETV1 ? v1_alphas : k == ET_MODEL_MOBILENETV2 ? v2_alphas : NULL;
+    return k == ET_MODEL_MOBILENETV1   ? sizeof v1_alphas / sizeof v1_alphas[0]
+           : k == ET_MODEL_MOBILENETV2 ? sizeof v2_alphas / sizeof v2_alphas[0]
+                                       : 0;
+}
+
 static bool alpha_ok(et_model_kind model, double alpha, char *allowed, size_t n)
 {
     const double *list = model == ET_MODEL_MOBILENETV1 ? v1_alphas : v2_alphas;

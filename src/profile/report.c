@@ -8,6 +8,7 @@
 #include "edgetrain/train.h"
 #include "profile/profile_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,31 +87,111 @@ static int raw_channels(const et_data_report *r)
     return best ? best : 3;
 }
 
-static et_status profile_current_impulse(et_project *p, const et_target *t, const char *engine,
-                                         et_profile_report *out, et_error *err)
+/* The current impulse and what its model is built for: the project's
+ * classes (PROFILE_DEFAULT_CLASSES, assumed, without labels) and channels. */
+static et_status current_inputs(et_project *p, et_impulse *imp, int64_t *version, int *classes,
+                                int *channels, bool *assumed, et_error *err)
 {
-    et_impulse imp;
-    int64_t version = 0;
-    et_status rc = et_impulse_current(p, &imp, &version, err);
+    et_status rc = et_impulse_current(p, imp, version, err);
     if (rc < 0)
         return rc;
     et_data_report *r = NULL;
     if ((rc = et_data_report_create(p, false, &r, err)) < 0)
         return rc;
-    int classes = (int)r->n_labels;
-    bool assumed = classes == 0;
-    if (assumed)
-        classes = PROFILE_DEFAULT_CLASSES;
-    int channels = et_impulse_channels(&imp);
-    if (channels == 0)
-        channels = raw_channels(r);
+    *classes = (int)r->n_labels;
+    *assumed = *classes == 0;
+    if (*assumed)
+        *classes = PROFILE_DEFAULT_CLASSES;
+    *channels = et_impulse_channels(imp);
+    if (*channels == 0)
+        *channels = raw_channels(r);
     et_data_report_destroy(r);
-    rc = et_profile_impulse(&imp, classes, channels, t, engine, out, err);
+    return ET_OK;
+}
+
+static et_status profile_current_impulse(et_project *p, const et_target *t, const char *engine,
+                                         et_profile_report *out, et_error *err)
+{
+    et_impulse imp;
+    int64_t version = 0;
+    int classes = 0, channels = 0;
+    bool assumed = false;
+    et_status rc = current_inputs(p, &imp, &version, &classes, &channels, &assumed, err);
+    if (rc == ET_OK)
+        rc = et_profile_impulse(&imp, classes, channels, t, engine, out, err);
     if (rc == ET_OK) {
         out->impulse_version = version;
         out->classes_assumed = assumed;
     }
     return rc;
+}
+
+et_status et_profile_project_variants(et_project *p, const et_target *t, const char *engine,
+                                      et_profile_variants *out, et_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const et_engine_costs *e = NULL;
+    et_impulse imp;
+    et_status rc = et_target_engine(t, engine, &e, err);
+    if (rc == ET_OK)
+        rc = current_inputs(p, &imp, &out->impulse_version, &out->classes, &out->channels,
+                            &out->classes_assumed, err);
+    if (rc < 0)
+        return rc;
+    out->height = imp.height;
+    out->width = imp.width;
+    const et_model_kind kinds[] = {ET_MODEL_MOBILENETV1, ET_MODEL_MOBILENETV2};
+    int n = 1;
+    for (int k = 0; k < 2; k++) {
+        const double *alphas;
+        n += (int)et_model_alphas(kinds[k], &alphas);
+    }
+    out->v = calloc((size_t)n, sizeof *out->v);
+    if (!out->v)
+        return et_error_set(err, ET_ENOMEM, "out of memory");
+    for (int k = -1; k < 2; k++) {
+        const double *alphas = NULL;
+        size_t n_alpha = k < 0 ? 1 : et_model_alphas(kinds[k], &alphas);
+        for (size_t a = 0; a < n_alpha; a++) {
+            et_impulse vi = imp;
+            if (k >= 0) {
+                if (imp.model == kinds[k] && fabs(imp.alpha - alphas[a]) < 1e-9)
+                    continue; /* the current impulse, already first */
+                vi.model = kinds[k];
+                vi.alpha = alphas[a];
+            }
+            et_profile_variant *v = &out->v[out->n++];
+            v->current = k < 0;
+            v->model = vi.model;
+            v->alpha = vi.model == ET_MODEL_CONV ? 0 : vi.alpha;
+            et_error verr = {0};
+            /* A variant that cannot be built (an input under a MobileNet's
+             * minimum) is reported as such; the others are still priced. */
+            et_status vr = et_impulse_validate(&vi, &verr);
+            if (vr == ET_OK)
+                vr = et_profile_impulse(&vi, out->classes, out->channels, t, engine, &v->report,
+                                        &verr);
+            if (vr == ET_ENOMEM || vr == ET_EINTR) {
+                et_profile_variants_free(out);
+                return et_error_set(err, vr, "%s", verr.msg);
+            }
+            if (vr < 0)
+                snprintf(v->error, sizeof v->error, "%s", verr.msg);
+            else
+                v->report.impulse_version = out->impulse_version;
+        }
+    }
+    return ET_OK;
+}
+
+void et_profile_variants_free(et_profile_variants *v)
+{
+    if (!v)
+        return;
+    for (int i = 0; i < v->n; i++)
+        et_profile_report_free(&v->v[i].report);
+    free(v->v);
+    memset(v, 0, sizeof *v);
 }
 
 static et_status profile_model(et_project *p, et_loaded_model *m, const et_target *t,
