@@ -79,6 +79,88 @@ Test(memplan, bad_lifetimes_and_alignment_are_refused)
     cr_assert_eq(et_memplan(&b, 1, 12, &arena, &err), ET_EINVAL);
 }
 
+/* A graph written by hand for the planner: tensors of h x w x c, int8 scale
+ * 1/128, ops with zero weights. */
+static int hand_tensor(et_qgraph *g, int h, int w, int c)
+{
+    et_qtensor *t = &g->t[g->n_t];
+    memset(t, 0, sizeof *t);
+    t->h = h;
+    t->w = w;
+    t->c = c;
+    t->alias = t->same_q_as = -1;
+    t->scale = 1.0f / 128.0f;
+    return g->n_t++;
+}
+
+static et_qop *hand_op(et_qgraph *g, etrt_op_kind kind, int in, int out, int k, size_t w_n)
+{
+    et_qop *op = &g->ops[g->n_ops++];
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    op->in[0] = in;
+    op->in[1] = -1;
+    op->out = out;
+    op->k_h = op->k_w = k;
+    op->stride_h = op->stride_w = 1;
+    op->pad_top = op->pad_left = k / 2;
+    op->depth_multiplier = 1;
+    op->out_c = g->t[out].c;
+    if (w_n) {
+        op->w = calloc(w_n, sizeof *op->w);
+        op->b = calloc((size_t)op->out_c, sizeof *op->b);
+        op->w_n = w_n;
+    }
+    return op;
+}
+
+Test(memplan, a_residual_block_by_hand)
+{
+    /* A MobileNetV2-style block on 8x8: t0 (input, 256 B) -> 1x1 conv -> t1
+     * (256 B) -> 1x1 conv to 8 channels -> t2 (512 B) -> 3x3 depthwise -> t3
+     * (512 B) -> 1x1 conv back to 4 -> t4 (256 B); t5 = t1 + t4, written
+     * over t1 (its last reader); flatten (in place), dense 2, softmax. */
+    et_qgraph g = {0};
+    g.t = calloc(9, sizeof *g.t);
+    g.ops = calloc(8, sizeof *g.ops);
+    int t0 = hand_tensor(&g, 8, 8, 4), t1 = hand_tensor(&g, 8, 8, 4),
+        t2 = hand_tensor(&g, 8, 8, 8), t3 = hand_tensor(&g, 8, 8, 8),
+        t4 = hand_tensor(&g, 8, 8, 4), t5 = hand_tensor(&g, 8, 8, 4),
+        t6 = hand_tensor(&g, 1, 1, 256), t7 = hand_tensor(&g, 1, 1, 2),
+        t8 = hand_tensor(&g, 1, 1, 2);
+    g.t[t6].alias = t5;
+    g.t[t8].scale = 1.0f / 256.0f;
+    g.t[t8].zero_point = -128;
+    g.input = t0;
+    g.output = t8;
+    hand_op(&g, ETRT_OP_CONV2D, t0, t1, 1, 16);
+    hand_op(&g, ETRT_OP_CONV2D, t1, t2, 1, 32);
+    hand_op(&g, ETRT_OP_DEPTHWISE_CONV2D, t2, t3, 3, 72);
+    hand_op(&g, ETRT_OP_CONV2D, t3, t4, 1, 32);
+    hand_op(&g, ETRT_OP_ADD, t1, t5, 0, 0)->in[1] = t4;
+    hand_op(&g, ETRT_OP_RESHAPE, t5, t6, 0, 0);
+    hand_op(&g, ETRT_OP_FULLY_CONNECTED, t6, t7, 0, 512);
+    hand_op(&g, ETRT_OP_SOFTMAX, t7, t8, 0, 0);
+    et_plan plan;
+    et_error err = {0};
+    cr_assert_eq(et_qgraph_emit(&g, ETRT_INT8, 0, &plan, &err), ET_OK, "%s", err.msg);
+    /* The peak is op 2, the depthwise: the skip connection t1 (256 B), its
+     * input t2 and output t3 (512 B each) and its scratch (8 channels of
+     * int32 = 32 B) are alive together. Every other op needs less: op 3
+     * holds t1 + t3 + t4 + a 16 B patch = 1040. */
+    cr_assert_eq(plan.arena_size, 256 + 512 + 512 + 32);
+    etrt_model m;
+    cr_assert_eq(etrt_model_init(&m, plan.bytes, plan.size), ETRT_OK);
+    cr_assert_eq(m.header->n_tensors, 9);
+    cr_assert_eq(m.tensors[t5].offset, m.tensors[t1].offset, "the add runs in place over t1");
+    cr_assert_eq(m.tensors[t6].offset, m.tensors[t5].offset, "the flatten runs in place");
+    cr_assert_neq(m.tensors[t4].offset, m.tensors[t1].offset);
+    /* t2 and t4 never live together (t2 dies at op 2, t4 is born at op 3). */
+    cr_assert_eq(m.tensors[t4].offset, m.tensors[t2].offset);
+    et_plan_free(&plan);
+    et_qgraph_free(&g);
+}
+
 /* ------------------------------------------------------------------------
  * Conversion
  */
