@@ -7,6 +7,7 @@
 
 #include "edgetrain/train.h"
 #include "edgetrain/tune.h"
+#include "tune/tune_internal.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -397,6 +398,68 @@ Test(tune, a_time_budget_fits_the_brackets_or_skips_what_cannot_start, .timeout 
         cr_assert_eq(sum.counts[ET_TRIAL_FAILED], 0, "%s", t[0].error);
     free(t);
     et_tune_space_destroy(big);
+    et_targets_destroy(cat);
+    et_project_close(p);
+}
+
+Test(tune, endgame_epochs_fit_the_time_left)
+{
+    /* 10 s left, the first epoch 3 s (with the costs paid once), each
+     * further one 2 s: 1 + floor(7 / 2) = 4 epochs. */
+    cr_assert_eq(tune_endgame_epochs(10, 3, 5, 100), 4);
+    cr_assert_eq(tune_endgame_epochs(10, 3, 5, 2), 2, "never beyond the impulse's epochs");
+    cr_assert_eq(tune_endgame_epochs(2.9, 3, 5, 100), 0, "not even one epoch");
+    cr_assert_eq(tune_endgame_epochs(10, 3, 5, 0), 0, "nothing left to train");
+    cr_assert_eq(tune_endgame_epochs(10, 3, 3, 100), 0, "no estimate");
+}
+
+Test(tune, the_endgame_trains_the_leader_on, .timeout = 60)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = make_project(dir, 20);
+    et_project *p = tu_open(proj);
+    et_target_catalog *cat = NULL;
+    et_tune_options o = et_tune_defaults();
+    o.target = find_target(&cat, "cortex-m4f-80mhz");
+    et_tune_space *s = space_of(
+        "{\"input\": {\"size\": [12]}, \"processing\": {\"color\": [\"grayscale\"]},"
+        " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[8]], \"dense_layers\": [[]],"
+        "   \"dropout\": [0.1]}],"
+        " \"training\": {\"learning_rate\": [0.01, 0.003], \"epochs\": [3],"
+        "  \"batch_size\": [16], \"augment\": [false]}}");
+    o.space = s;
+    o.max_trials = 2;
+    o.rungs = 2;
+    et_tune_summary sum;
+    et_error err = {0};
+    cr_assert_eq(et_tune_run(p, &o, NULL, NULL, &sum, &err), 0, "%s", err.msg);
+    cr_assert_eq(sum.counts[ET_TRIAL_DONE], 2);
+    /* As if a time budget had fitted both to 3 of their impulse's 12 epochs
+     * (by the estimates, which a test cannot pin down), and the run had
+     * been cut off; it resumes with time to spare and nothing left to draw. */
+    tu_db_exec(proj, "UPDATE tuner_trials SET impulse = json_set(impulse, '$.learning.epochs', 12)");
+    tu_db_exec(proj, "UPDATE tuner_runs SET status = 'interrupted'");
+    et_tune_options r = et_tune_defaults();
+    r.resume = true;
+    r.target = o.target;
+    r.time_budget_s = 120;
+    cr_assert_eq(et_tune_run(p, &r, NULL, NULL, &sum, &err), 0, "%s", err.msg);
+    et_tune_trial *t = NULL;
+    size_t n = 0;
+    cr_assert_eq(et_tune_trials_list(p, sum.run_id, &t, &n, &err), 0);
+    cr_assert_eq(n, 2, "nothing new was drawn");
+    /* The best first, then the other: each trained on to its 12 epochs. */
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(t[i].status, ET_TRIAL_DONE, "%s", t[i].error);
+        cr_assert(strncmp(t[i].error, "endgame:", 8) == 0, "%s", t[i].error);
+        cr_assert_eq(t[i].epochs, 12, "%s", t[i].history);
+        json_t *h = json_loads(t[i].history, 0, NULL);
+        cr_assert_eq(json_array_size(h), 2, "%s", t[i].history);
+        cr_assert_eq(json_integer_value(json_object_get(json_array_get(h, 1), "epochs")), 12);
+        json_decref(h);
+    }
+    free(t);
+    et_tune_space_destroy(s);
     et_targets_destroy(cat);
     et_project_close(p);
 }

@@ -270,6 +270,11 @@ typedef struct et_tune_options {
                                  every candidate trains its full epochs, none is pruned */
     int min_steps;            /* rung 0 trains at least this many batches (when the
                                  candidate's epochs allow); 0 = 200 */
+    double endgame_share;     /* successive halving with a time budget: the share of the
+                                 budget, at its end, in which no bracket is drawn and the
+                                 best trial trains on (scheduler.c, extend_best); 0 = 1/3.
+                                 Not stored with the run: a resumed run uses the default
+                                 unless given again */
 } et_tune_options;
 
 /* Objective int8 accuracy, seed -1, eta 3, 3 rungs, everything else 0. */

@@ -65,6 +65,7 @@ typedef struct tuner {
     double budget_s;
     int64_t seed;
     int jobs, eta, rungs, min_steps;
+    double endgame_share; /* of budget_s: the endgame (extend_best) */
     int threads; /* a job's share of the cores: what estimates assume */
     int cores;
     double seconds_before, t0;
@@ -95,6 +96,15 @@ static double elapsed(const tuner *t)
 static double remaining(const tuner *t)
 {
     return t->budget_s > 0 ? t->budget_s - elapsed(t) : INFINITY;
+}
+
+/* The time new brackets may use: with successive halving under a time
+ * budget, the last endgame_share (a third) is kept for the endgame
+ * (extend_best). */
+static double drawing_time(const tuner *t)
+{
+    return t->rungs > 1 && t->budget_s > 0 ? remaining(t) - t->budget_s * t->endgame_share
+                                            : remaining(t);
 }
 
 static void note(tuner *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -525,7 +535,7 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
         }
         price(t, d);
         d->full = d->imp.epochs;
-        if (d->status == ET_TRIAL_PENDING && estimate(t, &d->imp, 1) > remaining(t)) {
+        if (d->status == ET_TRIAL_PENDING && estimate(t, &d->imp, 1) > drawing_time(t)) {
             /* Not even one epoch ends in the time left: not tried, and not recorded
              * (a resumed run with more time may draw it). */
             free(d->json);
@@ -557,10 +567,11 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
                      tries);
     }
     int rungs = bracket_rungs(t, *n_admitted);
-    /* With a time budget, the bracket is fitted to the time left: its rungs,
-     * run jobs at a time, must end in 90% of it, else every rung's epochs
-     * shrink in proportion (the last rung then trains fewer than the
-     * impulse's epochs; 'train' trains them all after 'tune select'). */
+    /* With a time budget, the bracket is fitted to the time left (before the
+     * endgame's third): its rungs, run jobs at a time, must end in 90% of it,
+     * else every rung's epochs shrink in proportion (the last rung then
+     * trains fewer than the impulse's epochs; the endgame or 'train' after
+     * 'tune select' trains on). */
     if (rc == ET_OK && t->budget_s > 0 && *n_admitted > 0) {
         double total = 0;
         int admitted_n = *n_admitted;
@@ -575,7 +586,7 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
                     mean += rung_cost(t, &list[i].imp, list[i].full, k, rungs) / admitted_n;
             total += ceil((double)nk / t->jobs) * mean;
         }
-        double avail = 0.9 * remaining(t);
+        double avail = 0.9 * drawing_time(t);
         if (total > avail && total > 0)
             for (int i = 0; i < n; i++) {
                 int f = (int)floor(list[i].full * avail / total);
@@ -764,6 +775,84 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
     return rc;
 }
 
+/* The endgame of a successive-halving run with a time budget. Once the last
+ * endgame_share (a third) of the budget is reached, or no candidate is left
+ * to draw (the space, --trials), no bracket is drawn: its candidates would
+ * get through a short first rung at most. Instead the best trial that
+ * finished its last rung short of its impulse's epochs (its bracket was
+ * fitted to the time left) trains on from its weights, for the epochs that
+ * the time left holds, one trial at a time, then the next best: the leader
+ * trained longer is worth more than new candidates trained briefly.
+ * *extended: whether a trial was set to go on. */
+static et_status extend_best(tuner *t, bool *extended, et_error *err)
+{
+    *extended = false;
+    if (t->rungs < 2 || t->budget_s <= 0 || remaining(t) <= 0)
+        return ET_OK;
+    et_tune_trial *all = NULL;
+    size_t n = 0;
+    et_status rc = tune_trials_read(t->p, t->run_id, &all, &n, err);
+    if (rc < 0)
+        return rc;
+    size_t m = 0;
+    bool going_on = false;
+    for (size_t i = 0; i < n; i++) {
+        const et_tune_trial *x = &all[i];
+        /* One at a time: not while an extended trial still trains. */
+        going_on = going_on ||
+                   (x->status != ET_TRIAL_DONE && strncmp(x->error, "endgame:", 8) == 0);
+        if (x->status != ET_TRIAL_DONE || !x->trained || x->epochs >= x->impulse.epochs)
+            continue;
+        /* A trial whose last turn trained no epoch (the estimates were far
+         * off) is not sent again. */
+        json_t *h = json_loads(x->history, 0, NULL);
+        json_t *last = json_array_get(h, json_array_size(h) ? json_array_size(h) - 1 : 0);
+        bool stuck = last && json_integer_value(json_object_get(last, "epochs")) ==
+                                 json_integer_value(json_object_get(last, "from_epoch"));
+        json_decref(h);
+        if (!stuck)
+            all[m++] = *x;
+    }
+    if (!going_on && m > 0) {
+        by_objective_objective = (int)t->objective;
+        qsort(all, m, sizeof *all, by_objective);
+        const et_tune_trial *x = &all[0];
+        /* From its weights when they were kept, else from the start again. */
+        int have = tune_warm_epochs(t->p, x);
+        int more = tune_endgame_epochs(0.9 * remaining(t), estimate(t, &x->impulse, 1),
+                                       estimate(t, &x->impulse, 2), x->impulse.epochs - have);
+        if (have + more > x->epochs) {
+            char why[200];
+            snprintf(why, sizeof why,
+                     "endgame: the best trial with epochs to go trained on to epoch %d "
+                     "(from %s) in the last of the time budget",
+                     have + more, have ? "its weights" : "the start: its weights were gone");
+            rc = tune_exec(t->p, err, NULL,
+                           "UPDATE tuner_trials SET status = 'pending', rung_epochs = ?, "
+                           "full_epochs = ?, error = ? WHERE id = ? AND status = 'done'",
+                           "iisi", (int64_t)(have + more), (int64_t)(have + more), why, x->id);
+            if (rc == ET_OK) {
+                *extended = true;
+                note(t, "trial %lld: %s", (long long)x->id, why);
+                emit(t, ET_TUNE_EVENT_PROMOTED, x->id, NULL);
+            }
+        }
+    }
+    free(all);
+    return rc;
+}
+
+int tune_endgame_epochs(double seconds, double one_epoch, double two_epochs, int most)
+{
+    /* one_epoch holds the costs paid once (validation, int8 conversion); each
+     * further epoch costs the difference. */
+    double per = two_epochs - one_epoch;
+    if (most <= 0 || seconds < one_epoch || per <= 0)
+        return 0;
+    double fit = 1 + floor((seconds - one_epoch) / per);
+    return fit >= most ? most : (int)fit;
+}
+
 /* ------------------------------------------------------------------------
  * Starting and finishing trials.
  */
@@ -831,24 +920,31 @@ static int threads_now(tuner *t)
     return k > 0 ? k : 1;
 }
 
-/* When the time budget ends, on the wall clock (Unix seconds; 0: no budget):
+/* When trial tr must stop, on the wall clock (Unix seconds; 0: no budget):
  * a running rung stops there once it has an epoch, so one that was
- * estimated far too short cannot hold the run long past its budget. */
-static double deadline(const tuner *t)
+ * estimated far too short cannot hold the run long past its budget. A first
+ * rung stops where the endgame begins (drawing_time), so that it cannot eat
+ * the time kept for training the best trial on; later rungs and the
+ * endgame's trial at the end of the budget. */
+static double deadline(const tuner *t, const et_tune_trial *tr)
 {
     if (t->budget_s <= 0)
         return 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9 + remaining(t);
+    bool first = tr->rung == 0 && strncmp(tr->error, "endgame:", 8) != 0;
+    double left = first ? drawing_time(t) : remaining(t);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9 + left;
 }
 
-static et_status spawn(tuner *t, int64_t id, int nthreads, pid_t *pid, et_error *err)
+static et_status spawn(tuner *t, const et_tune_trial *tr, int nthreads, pid_t *pid,
+                       et_error *err)
 {
+    int64_t id = tr->id;
     char trial[32], threads[16], until[32];
     snprintf(trial, sizeof trial, "%lld", (long long)id);
     snprintf(threads, sizeof threads, "%d", nthreads);
-    snprintf(until, sizeof until, "%.3f", deadline(t));
+    snprintf(until, sizeof until, "%.3f", deadline(t, tr));
     char **env = worker_env();
     if (!env)
         return et_error_set(err, ET_ENOMEM, "out of memory");
@@ -988,7 +1084,7 @@ static et_status start(tuner *t, int64_t id, et_error *err)
     if (t->opt->worker_exe) {
         pid_t pid = 0;
         int threads = threads_now(t);
-        if ((rc = spawn(t, id, threads, &pid, err)) < 0) {
+        if ((rc = spawn(t, &tr, threads, &pid, err)) < 0) {
             tune_exec(t->p, NULL, NULL,
                       "UPDATE tuner_trials SET status = 'pending', attempts = attempts - 1 "
                       "WHERE id = ?",
@@ -1001,7 +1097,7 @@ static et_status start(tuner *t, int64_t id, et_error *err)
     }
     t->running = 1;
     emit(t, ET_TUNE_EVENT_STARTED, id, NULL);
-    rc = et_tune_worker(t->p, id, 0, deadline(t), err);
+    rc = et_tune_worker(t->p, id, 0, deadline(t, &tr), err);
     t->running = 0;
     if (rc == ET_EINTR)
         et_interrupt_raise(); /* et_train clears the flag to save its model; the run stops */
@@ -1081,6 +1177,7 @@ static et_status new_run(tuner *t, et_error *err)
     t->eta = o->eta ? o->eta : 3;
     t->rungs = o->rungs ? o->rungs : 3;
     t->min_steps = o->min_steps ? o->min_steps : 200;
+    t->endgame_share = o->endgame_share > 0 && o->endgame_share < 1 ? o->endgame_share : 1.0 / 3;
     if (t->eta < 2 || t->eta > 10 || t->rungs < 1 || t->rungs > 5 || t->min_steps < 0)
         return et_error_set(err, ET_EINVAL,
                             "scheduler: eta %d (2..10), rungs %d (1..5), min steps %d (>= 0)",
@@ -1264,8 +1361,23 @@ static et_status loop(tuner *t, et_error *err)
         if (!t->opt->worker_exe && id != 0)
             continue;
         /* Nothing pending: draw a bracket while the limits allow (also to fill
-         * job slots that the current bracket's rung leaves idle). */
-        if (id == 0 && t->running < t->jobs && !t->exhausted) {
+         * job slots that the current bracket's rung leaves idle); in the
+         * endgame, train the leader on instead. */
+        bool endgame = id == 0 && t->running < t->jobs && t->rungs > 1 && t->budget_s > 0 &&
+                       remaining(t) > 0 &&
+                       (t->exhausted || drawing_time(t) <= 0 ||
+                        (t->max_trials > 0 && admitted(t) >= t->max_trials));
+        if (endgame) {
+            bool extended = false;
+            if ((rc = extend_best(t, &extended, err)) < 0)
+                return rc;
+            if (extended)
+                continue;
+            if (!t->exhausted) {
+                t->exhausted = true; /* nothing new is drawn in the endgame */
+                snprintf(t->stop, sizeof t->stop, "time budget reached");
+            }
+        } else if (id == 0 && t->running < t->jobs && !t->exhausted) {
             bool can = true;
             if (t->max_trials > 0 && admitted(t) >= t->max_trials) {
                 can = false;

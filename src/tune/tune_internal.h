@@ -76,6 +76,12 @@ void tune_checkpoint_path(et_project *p, int64_t run, int64_t trial, int epochs,
 /* The epochs a trial's next rung takes over: its trained epochs when their
  * checkpoint is there, else 0 (it trains from scratch). */
 int tune_warm_epochs(et_project *p, const et_tune_trial *tr);
+
+/* The endgame's epochs: how many more epochs (at most `most`) fit in
+ * seconds, when one epoch is estimated at one_epoch seconds and two at
+ * two_epochs (the difference is what each further epoch costs); 0 when not
+ * even one fits. */
+int tune_endgame_epochs(double seconds, double one_epoch, double two_epochs, int most);
 /* Removes a trial's checkpoints (trial 0: every trial's, and the folder). */
 void tune_checkpoints_remove(et_project *p, int64_t run, int64_t trial);
 

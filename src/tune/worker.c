@@ -85,10 +85,11 @@ et_status et_tune_worker(et_project *p, int64_t id, int threads, double deadline
     o.quant_auto = false; /* the fallbacks run when the chosen impulse is trained in full */
     o.init_from = warm > 0 ? from : NULL;
     o.deadline = deadline;
-    /* The last rung's weights are not needed again ('train' retrains a
-     * selected trial); a folder that cannot be made means no warm start. */
+    /* Every rung's weights, the last one's too: the scheduler's endgame may
+     * train the best trial on; a folder that cannot be made means no warm
+     * start. A finished run removes them. */
     et_error ignore = {0};
-    if (tr->rung < tr->rungs - 1 && et_mkdir_p(dir, &ignore) == ET_OK)
+    if (et_mkdir_p(dir, &ignore) == ET_OK)
         o.checkpoint_out = to;
     et_train_result res;
     et_error te = {0};
@@ -162,7 +163,7 @@ et_status et_tune_worker(et_project *p, int64_t id, int threads, double deadline
         "UPDATE tuner_trials SET status = 'waiting', epochs = ?, val_f32_accuracy = "
         "?, val_f32_loss = ?, val_int8_accuracy = ?, val_int8_loss = ?, "
         "train_seconds = train_seconds + ?, history = ?, error = CASE WHEN ?8 = '' THEN error "
-        "ELSE ?8 END, finished_at = "
+        "WHEN error LIKE 'endgame:%' THEN error || '; ' || ?8 ELSE ?8 END, finished_at = "
         "strftime('%Y-%m-%dT%H:%M:%SZ','now') "
         "WHERE id = ? AND attempts = ? AND status = 'running'";
     int changed = 0;
