@@ -466,6 +466,10 @@ static const conv_case conv_cases[] = {
     {0, {1, 6, 5, 3}, 4, 5, 3, 1, ET_PADDING_SAME, ACT_NONE, 1},
     {0, {2, 5, 3, 37}, 11, 1, 1, 1, ET_PADDING_VALID, ACT_RELU, 1}, /* pointwise */
     {0, {1, 7, 7, 8}, 5, 1, 1, 2, ET_PADDING_SAME, ACT_NONE, 1},    /* 1x1, stride 2 */
+    /* 1x1 stride 1 (the pointwise path): pixels and channels not multiples of
+     * four, a batch of three, two input channels. */
+    {0, {3, 3, 5, 64}, 13, 1, 1, 1, ET_PADDING_SAME, ACT_RELU6, 1},
+    {0, {1, 4, 4, 2}, 5, 1, 1, 1, ET_PADDING_VALID, ACT_RELU, 0},
     {0, {1, 8, 6, 3}, 2, 2, 2, 2, ET_PADDING_VALID, ACT_NONE, 1},
     {0, {1, 12, 12, 16}, 24, 3, 3, 1, ET_PADDING_SAME, ACT_RELU6, 1},
     /* One input channel, stride 1, rows wider than 16: blocks of 16 pixels

@@ -39,10 +39,10 @@
  * GCC lowers them to whatever the target has), and the conv is built for
  * several instruction sets, the best one the CPU has picked at load time
  * (target_clones; glibc's ifunc). Only the vector width changes: every build
- * computes the same integers. ETRT_NO_CLONES keeps the baseline build alone
- * (a test checks it). Elsewhere (other compilers, microcontrollers) the
- * portable loops. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+ * computes the same integers. ETRT_NO_CLONES keeps the baseline build alone,
+ * ETRT_NO_VECTORS the portable loops alone (a test checks each). Elsewhere
+ * (other compilers, microcontrollers) the portable loops. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(ETRT_NO_VECTORS)
 #define ETRT_VECTORS 1
 #define ETRT_INLINE __attribute__((always_inline)) inline /* into each clone */
 #if defined(__linux__) && !defined(ETRT_NO_CLONES)
@@ -291,6 +291,77 @@ static ETRT_INLINE void conv_pixel(const etrt_conv_s8_params *p, etrt_dims in, c
     }
 }
 
+/* A 1x1 conv with stride 1 and no padding (MobileNets' expand and project
+ * layers): output pixel q reads input pixel q alone, in.c contiguous int8.
+ * No patch is gathered: sum (x + off) * w = sum x * w + off * sum w, and
+ * off * sum w + bias is worked out once per output channel, four channels at
+ * a time. With vectors (x86-64), blocks of four pixels by four channels load
+ * each input and weight value once for four products (sixteen sums), which
+ * halves the memory traffic of the patch path. The sums are the same
+ * integers as the patch path's: both are exact. */
+static ETRT_INLINE void conv_pointwise(const etrt_conv_s8_params *p, etrt_dims in,
+                                       const int8_t *x, const int8_t *w, const int32_t *bias,
+                                       etrt_dims out, int8_t *y)
+{
+    const int32_t k = in.c;
+    const size_t npix = (size_t)out.n * (size_t)out.h * (size_t)out.w;
+    int32_t oc = 0;
+    for (; oc < out.c; oc += 4) {
+        const int32_t nc = out.c - oc < 4 ? out.c - oc : 4;
+        const int8_t *wr[4];
+        int32_t base[4];
+        for (int32_t c = 0; c < 4; c++) {
+            /* Fewer than four channels left: repeat the last (written once). */
+            const int32_t cc = oc + (c < nc ? c : nc - 1);
+            int32_t sum = 0;
+            wr[c] = w + (size_t)cc * (size_t)k;
+            for (int32_t i = 0; i < k; i++)
+                sum += wr[c][i];
+            base[c] = (bias ? bias[cc] : 0) + p->input_offset * sum;
+        }
+        size_t q = 0;
+        const int8_t *w0 = wr[0], *w1 = wr[1], *w2 = wr[2], *w3 = wr[3];
+#ifdef ETRT_VECTORS
+        /* With vector registers: four pixels at once. A microcontroller has
+         * too few registers for sixteen sums and takes one pixel at a time. */
+        for (; q + 4 <= npix; q += 4) {
+            const int8_t *x0 = x + q * (size_t)k, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
+            /* Sixteen plain sums over i, which the compiler vectorises. */
+            int32_t a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
+            int32_t a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
+            for (int32_t i = 0; i < k; i++) {
+                const int32_t v0 = x0[i], v1 = x1[i], v2 = x2[i], v3 = x3[i];
+                const int32_t c0 = w0[i], c1 = w1[i], c2 = w2[i], c3 = w3[i];
+                a00 += v0 * c0, a01 += v0 * c1, a02 += v0 * c2, a03 += v0 * c3;
+                a10 += v1 * c0, a11 += v1 * c1, a12 += v1 * c2, a13 += v1 * c3;
+                a20 += v2 * c0, a21 += v2 * c1, a22 += v2 * c2, a23 += v2 * c3;
+                a30 += v3 * c0, a31 += v3 * c1, a32 += v3 * c2, a33 += v3 * c3;
+            }
+            const int32_t a[4][4] = {
+                {a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23}, {a30, a31, a32, a33}};
+            for (int32_t j = 0; j < 4; j++)
+                for (int32_t c = 0; c < nc; c++)
+                    y[(q + (size_t)j) * (size_t)out.c + (size_t)(oc + c)] =
+                        requantize(p, oc + c, a[j][c] + base[c]);
+        }
+#endif
+        for (; q < npix; q++) {
+            const int8_t *xq = x + q * (size_t)k;
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            for (int32_t i = 0; i < k; i++) {
+                const int32_t v = xq[i];
+                a0 += v * w0[i];
+                a1 += v * w1[i];
+                a2 += v * w2[i];
+                a3 += v * w3[i];
+            }
+            const int32_t a[4] = {a0, a1, a2, a3};
+            for (int32_t c = 0; c < nc; c++)
+                y[q * (size_t)out.c + (size_t)(oc + c)] = requantize(p, oc + c, a[c] + base[c]);
+        }
+    }
+}
+
 ETRT_CLONES
 void etrt_conv2d_s8(const etrt_conv_s8_params *p, etrt_dims in, const int8_t *x, const int8_t *w,
                     const int32_t *bias, etrt_dims out, int8_t *y, void *scratch)
@@ -307,6 +378,11 @@ void etrt_conv2d_s8(const etrt_conv_s8_params *p, etrt_dims in, const int8_t *x,
         hi = out.w;
     if (k > ETRT_CONV_SMALL_K || lo > hi)
         lo = hi;
+    if (win->k_h == 1 && win->k_w == 1 && win->stride_h == 1 && win->stride_w == 1 &&
+        win->pad_top == 0 && win->pad_left == 0 && in.h == out.h && in.w == out.w) {
+        conv_pointwise(p, in, x, w, bias, out, y);
+        return;
+    }
     for (int32_t n = 0; n < out.n; n++) {
         const int8_t *xn = x + (size_t)n * (size_t)in.h * (size_t)in.w * (size_t)in.c;
         for (int32_t oy = 0; oy < out.h; oy++) {
