@@ -111,7 +111,7 @@ int cmd_train(cli *c, int argc, char **argv)
         case 'S':
             if (strcmp(optarg, "constant") && strcmp(optarg, "cosine"))
                 return cli_usage_error(c, "train", "--schedule '%s': constant or cosine", optarg);
-            opt.cosine = !strcmp(optarg, "cosine");
+            opt.schedule = !strcmp(optarg, "cosine") ? ET_SCHEDULE_COSINE : ET_SCHEDULE_CONSTANT;
             break;
         case 'l':
             opt.label_smoothing = strtod(optarg, &end);

@@ -1,6 +1,8 @@
 /* impulse: defaults, JSON, assignments, validation messages, versions. */
 #include "testutil.h"
 
+#include "edgetrain/train.h"
+
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +22,26 @@ Test(impulse, defaults_match_the_design)
     cr_assert_eq(imp.conv[0].filters, 32);
     cr_assert_eq(imp.conv[1].filters, 16);
     cr_assert_float_eq(imp.dropout, 0.25, 1e-12);
-    cr_assert_eq(imp.epochs, 20);
-    cr_assert_float_eq(imp.learning_rate, 0.0005, 1e-12);
+    cr_assert_eq(imp.epochs, 30);
+    cr_assert_float_eq(imp.learning_rate, 0.002, 1e-12);
     cr_assert_eq(imp.batch_size, 32);
     cr_assert_float_eq(imp.validation_split, 0.2, 1e-12);
     et_error err = {0};
     cr_assert_eq(et_impulse_validate(&imp, &err), 0, "%s", err.msg);
+}
+
+/* The training defaults that go with the impulse's: Adam at learning.learning_rate,
+ * decayed to 0 by a cosine over all steps (docs/BENCHMARKS.md, Fashion-MNIST). */
+Test(impulse, training_defaults_decay_the_rate)
+{
+    et_impulse imp = et_impulse_defaults();
+    cr_assert_eq(imp.schedule, ET_SCHEDULE_COSINE);
+    et_train_options o = et_train_defaults();
+    cr_assert_eq(o.schedule, -1, "the impulse's schedule");
+    cr_assert_eq(o.optimizer, ET_OPT_ADAM);
+    cr_assert_float_eq(o.label_smoothing, 0.0, 1e-12, "smoothing would spoil best-by-loss");
+    cr_assert_eq(o.epochs, 0, "the impulse's epochs");
+    cr_assert_float_eq(o.learning_rate, 0.0, 1e-12, "the impulse's learning rate");
 }
 
 Test(impulse, json_round_trip_is_canonical)
@@ -49,6 +65,27 @@ Test(impulse, json_round_trip_is_canonical)
     cr_assert_str_eq(a, b);
     free(a);
     free(b);
+}
+
+Test(impulse, the_schedule_is_stored_and_old_impulses_keep_a_constant_rate)
+{
+    et_impulse imp = et_impulse_defaults(), back;
+    et_error err = {0};
+    char *a = et_impulse_to_json(&imp, false);
+    cr_assert(strstr(a, "\"schedule\":\"cosine\""), "%s", a);
+    cr_assert_eq(et_impulse_from_json(a, strlen(a), "a", &back, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.schedule, ET_SCHEDULE_COSINE);
+    free(a);
+    /* An impulse written before the key existed trained at a constant rate. */
+    const char *old = "{\"learning\": {\"epochs\": 20, \"learning_rate\": 0.0005}}";
+    cr_assert_eq(et_impulse_from_json(old, strlen(old), "old", &back, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.schedule, ET_SCHEDULE_CONSTANT);
+    cr_assert_eq(et_impulse_set(&back, "learning.schedule=cosine", &err), 0, "%s", err.msg);
+    cr_assert_eq(back.schedule, ET_SCHEDULE_COSINE);
+    cr_assert_eq(et_impulse_set(&back, "learning.schedule=step", &err), ET_EINVAL);
+    cr_assert(strstr(err.msg, "learning.schedule") && strstr(err.msg, "constant|cosine"), "%s",
+              err.msg);
+    cr_assert_eq(back.schedule, ET_SCHEDULE_COSINE, "a refused value changes nothing");
 }
 
 Test(impulse, json_errors_name_the_place)

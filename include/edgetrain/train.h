@@ -108,7 +108,8 @@ typedef struct et_train_options {
     int early_stopping;         /* stop after this many epochs without a lower validation
                                    loss; 0 = never */
     et_optimizer_kind optimizer; /* Adam (Keras defaults) or SGD with momentum 0.9 */
-    bool cosine;                /* cosine decay of the learning rate over all steps */
+    int schedule;               /* the learning-rate schedule: -1 (et_train_defaults) = the
+                                   impulse's learning.schedule, else an et_lr_schedule */
     double label_smoothing;     /* 0..0.5 */
     bool skip_int8;             /* no int8 conversion */
     et_quant_options quant;     /* calibration settings (et_quant_defaults) */
@@ -147,7 +148,7 @@ typedef struct et_train_options {
                                    stopping (result.deadline_reached). 0 = none */
 } et_train_options;
 
-/* Adam, constant learning rate, no early stopping, no smoothing; int8 with
+/* Adam, the impulse's learning-rate schedule, no early stopping, no smoothing; int8 with
  * min/max calibration, bias correction, MSE then QAT fallbacks above a
  * 1-point drop. */
 et_train_options et_train_defaults(void);

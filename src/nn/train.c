@@ -20,6 +20,7 @@
 et_train_options et_train_defaults(void)
 {
     return (et_train_options){.optimizer = ET_OPT_ADAM,
+                              .schedule = -1,
                               .quant = et_quant_defaults(),
                               .quant_auto = true,
                               .int8_max_drop = 0.01};
@@ -333,6 +334,7 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
     int epochs = opt->epochs > 0 ? opt->epochs : imp.epochs;
     int batch = opt->batch_size > 0 ? opt->batch_size : imp.batch_size;
     double lr = opt->learning_rate > 0 ? opt->learning_rate : imp.learning_rate;
+    bool cosine = (opt->schedule >= 0 ? opt->schedule : (int)imp.schedule) == ET_SCHEDULE_COSINE;
     if (opt->label_smoothing < 0 || opt->label_smoothing > 0.5)
         return et_error_set(err, ET_EINVAL, "label smoothing %g is outside 0..0.5",
                             opt->label_smoothing);
@@ -485,8 +487,8 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                         best_k = k;
                 right += best_k == (size_t)t.labels[i];
             }
-            double rate = opt->cosine ? et_lr_cosine(lr, step, total_steps)
-                                      : et_lr_constant(lr, step, total_steps);
+            double rate = cosine ? et_lr_cosine(lr, step, total_steps)
+                                 : et_lr_constant(lr, step, total_steps);
             et_net_step(t.net, &optim, rate);
             step++;
             loss_sum += loss * (double)b;
