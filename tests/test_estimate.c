@@ -84,6 +84,14 @@ Test(estimate, machine_figures_are_measured_once_then_cached, .timeout = 600)
     et_machine_rates c;
     cr_assert_eq(et_machine_rates_get(&c, &err), ET_OK);
     cr_assert_float_eq(c.correction, 1.5, 1e-12);
+    /* A correction learnt up to its bound: the figures are stale and are
+     * measured again. */
+    for (int i = 0; i < 8; i++)
+        et_machine_rates_learn(&c, 100.0, 10.0);
+    cr_assert_float_eq(c.correction, 4.0, 1e-12);
+    cr_assert_eq(et_machine_rates_get(&c, &err), ET_OK);
+    cr_assert_not(c.cached);
+    cr_assert_float_eq(c.correction, 1.0, 1e-12);
     /* A damaged cache is measured again, not trusted. */
     char path[4300];
     snprintf(path, sizeof path, "%s/edgetrain/machine-%s.json", dir, a.key);
@@ -120,4 +128,144 @@ Test(estimate, more_work_takes_longer)
                        1e-9);
     et_model_destroy(small);
     et_model_destroy(big);
+}
+
+Test(estimate, a_model_is_timed_once_then_cached, .timeout = 600)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_path(tu_tmpdir(), "cache"));
+    setenv("XDG_CACHE_HOME", dir, 1);
+    et_model *m = model_of(28, ET_MODEL_CONV);
+    et_machine_rates r;
+    et_model_timing a, b, c;
+    et_error err = {0};
+    cr_assert_eq(et_model_timing_get(m, 0, &a, &err), ET_EINVAL);
+    cr_assert_eq(et_machine_rates_get(&r, &err), ET_OK, "%s", err.msg);
+    cr_assert_eq(et_model_timing_get(m, 8, &a, &err), ET_OK, "%s", err.msg);
+    cr_assert_not(a.cached);
+    cr_assert_eq(a.batch, 8);
+    cr_assert_eq(a.infer_batch, 64, "validation runs at max(batch, 64), as et_train does");
+    cr_assert(a.step > 0 && a.infer > 0 && a.qat_step > 0 && a.qat_infer > 0 && a.int8_sample > 0);
+    cr_assert_eq(et_model_timing_get(m, 8, &b, &err), ET_OK);
+    cr_assert(b.cached, "the second call reads the cache");
+    cr_assert_float_eq(b.step, a.step, 1e-12 * a.step);
+    cr_assert_float_eq(b.int8_sample, a.int8_sample, 1e-12 * a.int8_sample);
+    /* Another batch size is another timing. */
+    cr_assert_eq(et_model_timing_get(m, 16, &c, &err), ET_OK);
+    cr_assert_not(c.cached);
+    /* The timings share the machine's file with its rates, and neither
+     * write loses the other. */
+    et_machine_rates r2;
+    cr_assert_eq(et_machine_rates_get(&r2, &err), ET_OK);
+    cr_assert(r2.cached);
+    et_machine_rates_learn(&r2, 20.0, 10.0);
+    cr_assert_eq(et_model_timing_get(m, 8, &b, &err), ET_OK);
+    cr_assert(b.cached);
+    /* A training that took twice the estimate: the next one is priced at
+     * what it measured. Short ones teach nothing. */
+    et_model_timing_learn(m, &b, 0.4, 0.2);
+    cr_assert_float_eq(b.step, a.step, 1e-12 * a.step);
+    et_model_timing_learn(m, &b, 20.0, 10.0);
+    cr_assert_float_eq(b.step, 2 * a.step, 1e-9 * a.step);
+    cr_assert_float_eq(b.infer, 2 * a.infer, 1e-9 * a.infer);
+    cr_assert_eq(et_model_timing_get(m, 8, &c, &err), ET_OK);
+    cr_assert(c.cached);
+    cr_assert_float_eq(c.step, 2 * a.step, 1e-9 * a.step);
+    cr_assert_eq(et_machine_rates_get(&r2, &err), ET_OK);
+    cr_assert(r2.cached);
+    cr_assert_float_eq(r2.correction, 1.5, 1e-12);
+    et_model_destroy(m);
+}
+
+/* A timing of 0.1 s per step of 32 samples, 0.05 s per validation pass of
+ * 64: the arithmetic, not this machine. */
+static et_model_timing fixed_timing(int batch, double step)
+{
+    return (et_model_timing){.batch = batch,
+                             .infer_batch = batch > 64 ? batch : 64,
+                             .threads = 2,
+                             .step = step,
+                             .infer = 0.05,
+                             .qat_step = 1.5 * step,
+                             .qat_infer = 0.06,
+                             .int8_sample = 0.002,
+                             .convert = 0.01};
+}
+
+Test(estimate, steps_batches_and_int8_from_a_timing)
+{
+    et_model *m = model_of(28, ET_MODEL_CONV);
+    et_model_timing t32 = fixed_timing(32, 0.1), t128 = fixed_timing(128, 0.25);
+    et_estimate_input in = {
+        .n_train = 3200, .n_val = 640, .epochs = 5, .batch = 32, .int8 = true, .timing = &t32};
+    et_train_estimate e, f, g, h;
+    et_estimate(m, NULL, &in, &e);
+    /* 100 steps an epoch, 10 validation passes after each epoch and once more. */
+    cr_assert_float_eq(e.train_seconds, 5 * 100 * 0.1, 1e-9);
+    cr_assert_float_eq(e.validation_seconds, 6 * 10 * 0.05, 1e-9);
+    cr_assert_float_eq(e.step_seconds, 0.1 / 32, 1e-12);
+    cr_assert_gt(e.int8_seconds, 640 * 0.002, "the int8 model runs over the validation split");
+    cr_assert_float_eq(e.seconds, e.train_seconds + e.validation_seconds + e.int8_seconds, 1e-9);
+    /* A larger batch: fewer steps, each dearer but cheaper per sample. */
+    in.batch = 128;
+    in.timing = &t128;
+    et_estimate(m, NULL, &in, &f);
+    cr_assert_float_eq(f.train_seconds, 5 * 25 * 0.25, 1e-9);
+    cr_assert_lt(f.train_seconds, e.train_seconds);
+    cr_assert_float_eq(f.validation_seconds, 6 * 5 * 0.05, 1e-9, "validation at batch 128");
+    /* A last, partial batch costs its share. */
+    in.n_train = 3216;
+    in.batch = 32;
+    in.timing = &t32;
+    et_estimate(m, NULL, &in, &f);
+    cr_assert_float_eq(f.train_seconds, 5 * 100.5 * 0.1, 1e-9);
+    /* The fallbacks are priced apart; --qat moves the fine-tuning into the
+     * total, and more fine-tuning epochs cost more. */
+    in.n_train = 3200;
+    cr_assert_gt(e.int8_fallback_seconds, 3 * 100 * 0.15, "3 epochs of fake-quantized steps");
+    cr_assert_gt(e.int8_fallback_seconds, e.int8_qat_seconds, "MSE calibration first");
+    cr_assert_gt(e.int8_qat_seconds, 3 * 100 * 0.15);
+    in.qat = true;
+    et_estimate(m, NULL, &in, &g);
+    cr_assert_float_eq(g.int8_seconds - e.int8_seconds,
+                       e.int8_fallback_seconds - g.int8_fallback_seconds, 1e-9);
+    cr_assert_gt(g.int8_seconds, e.int8_seconds + 3 * 100 * 0.15);
+    in.qat_epochs = 6;
+    et_estimate(m, NULL, &in, &h);
+    cr_assert_float_eq(h.int8_seconds - g.int8_seconds, 3 * (100 * 0.15 + 10 * 0.06), 1e-9);
+    /* Without int8 nothing of it. */
+    in.int8 = false;
+    et_estimate(m, NULL, &in, &h);
+    cr_assert_eq(h.int8_seconds, 0);
+    cr_assert_eq(h.int8_fallback_seconds, 0);
+    /* Nothing to price with: all zero, no crash. */
+    in.timing = NULL;
+    et_estimate(m, NULL, &in, &h);
+    cr_assert_eq(h.seconds, 0);
+    et_model_destroy(m);
+}
+
+Test(estimate, the_rates_path_is_et_estimate_training)
+{
+    et_machine_rates r = {.threads = 2, .correction = 2.0};
+    r.conv_mac_train = r.pw_mac_train = r.dense_mac_train = 3e-10;
+    r.conv_mac_infer = r.pw_mac_infer = r.dense_mac_infer = 1e-10;
+    r.dw_mac_train = 1e-9;
+    r.dw_mac_infer = 3e-10;
+    r.bn_elt_train = r.act_elt_train = r.pool_elt_train = 2e-9;
+    r.bn_elt_infer = r.act_elt_infer = r.pool_elt_infer = 1e-9;
+    r.int8_mac = 1e-10;
+    et_model *m = model_of(96, ET_MODEL_MOBILENETV2);
+    et_train_estimate a, b, c;
+    et_estimate_training(m, &r, 4800, 1200, 3, true, &a);
+    et_estimate_input in = {.n_train = 4800, .n_val = 1200, .epochs = 3, .batch = 32, .int8 = true};
+    et_estimate(m, &r, &in, &b);
+    cr_assert_float_eq(a.seconds, b.seconds, 1e-9 * a.seconds);
+    cr_assert_gt(b.int8_fallback_seconds, 0);
+    /* The learnt correction scales training and validation. */
+    r.correction = 1.0;
+    et_estimate(m, &r, &in, &c);
+    cr_assert_float_eq(b.train_seconds, 2 * c.train_seconds, 1e-9 * b.train_seconds);
+    cr_assert_float_eq(b.validation_seconds, 2 * c.validation_seconds, 1e-9 * b.validation_seconds);
+    et_model_destroy(m);
 }

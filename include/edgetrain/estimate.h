@@ -3,22 +3,37 @@
  * before it starts (printed by `edgetrain train`, used by the tuner to skip
  * what would not fit a time budget).
  *
- *     et_machine_rates r;
- *     et_machine_rates_get(&r, &err);          // measured once, then cached
+ *     et_model_timing t;
+ *     et_model_timing_get(model, 32, &t, &err);   // the model's own step, timed
+ *     et_estimate_input in = {.n_train = n, .n_val = v, .epochs = 20, .batch = 32,
+ *                             .int8 = true, .timing = &t};
  *     et_train_estimate e;
- *     et_estimate_training(model, &r, n_train, n_val, epochs, &e);
+ *     et_estimate(model, NULL, &in, &e);
  *     printf("Estimated training time: %.0f s\n", e.seconds);
  *
- * The machine is measured by timing the fast training kernels (forward and
- * backward) on fixed shapes, one figure per op kind: seconds per
- * multiply-accumulate for conv2d (with a per-patch-element term for its
- * im2col), pointwise conv, depthwise conv and dense layers, seconds per
- * element for batch norm, activations, pooling and adds; and the int8
- * runtime's seconds per MAC. A model's step is then the sum over its layers.
- * The figures are cached in $XDG_CACHE_HOME/edgetrain (or ~/.cache/edgetrain)
- * under a key made of the CPU model, the thread count and the build, so a
- * new machine or a new build measures again (about a second). Each finished
- * training then corrects the figures (et_machine_rates_learn).
+ * Two ways to price a step:
+ * - et_model_timing (what `train` uses): the model itself is built in the
+ *   training engine at the training batch size and a few real steps are
+ *   timed (forward, backward, Adam), then inference passes at the
+ *   validation batch, steps with int8 fake quantization (the fallbacks'
+ *   fine-tuning) and the model's untrained int8 plan on the runtime: 0.2 s
+ *   for the default conv net and 1-2 s for MobileNetV2 a0.35 96x96 on the
+ *   2-core development machine. Cached per model and batch size; each
+ *   finished training replaces it by what it measured.
+ * - et_machine_rates (the tuner, which prices many candidates): the fast
+ *   training kernels timed on fixed shapes, one figure per op kind: seconds
+ *   per multiply-accumulate for conv2d (with a per-patch-element term for
+ *   its im2col), pointwise conv, depthwise conv and dense layers, seconds per
+ *   element for batch norm, activations, pooling and adds; and the int8
+ *   runtime's seconds per MAC. A model's step is then the sum over its
+ *   layers. Measured on the development machine this misses the real step by
+ *   0.6-2x (shapes unlike the model's, fusions the engine makes) and the int8
+ *   plan's time by up to 30x (MobileNetV2's depthwise and pointwise ops).
+ * Both are cached in $XDG_CACHE_HOME/edgetrain (or ~/.cache/edgetrain) under
+ * a key made of the CPU model, the thread count and the build (and the model
+ * and batch for timings), so a new machine or build measures again. Each
+ * finished training corrects them (et_machine_rates_learn,
+ * et_model_timing_learn).
  */
 #ifndef EDGETRAIN_ESTIMATE_H
 #define EDGETRAIN_ESTIMATE_H
@@ -69,17 +84,82 @@ et_status et_machine_rates_measure(et_machine_rates *out, et_error *err);
 void et_machine_rates_learn(et_machine_rates *r, double measured, double estimated);
 
 typedef struct et_train_estimate {
-    double seconds;            /* the total */
-    double train_seconds;      /* epochs x training samples, forward + backward */
-    double validation_seconds; /* epochs x validation samples, forward */
-    double int8_seconds;       /* calibration + the int8 model on the validation split */
-    double step_seconds;       /* one training sample, forward + backward */
+    double seconds;               /* the total */
+    double train_seconds;         /* epochs x training steps: forward, backward, optimizer */
+    double validation_seconds;    /* (epochs + 1) x validation samples, forward */
+    double int8_seconds;          /* calibration + the int8 model on the validation split (and
+                                     quantization-aware fine-tuning when it is asked for) */
+    double step_seconds;          /* one training sample, forward + backward (+ its share of a
+                                     step's fixed costs) */
+    double int8_fallback_seconds; /* not in seconds: what the int8 fallbacks add when they run
+                                     (int8 lost too much accuracy): MSE calibration, then, if
+                                     int8 still loses too much, int8_qat_seconds; 0 without
+                                     int8 */
+    double int8_qat_seconds;      /* quantization-aware fine-tuning and its conversion: in
+                                     int8_seconds when it is asked for (qat), else in
+                                     int8_fallback_seconds */
 } et_train_estimate;
 
-/* Estimates training model m for epochs over n_train samples, validating on
- * n_val after each epoch, then converting to int8 (calibration on at most
- * 1,000 validation samples, the int8 model run over all of them; the
- * fallbacks, which run only when int8 loses accuracy, are not counted). */
+/* One model's costs on this machine at one batch size, timed on the model
+ * itself in the training engine and the int8 runtime. Seconds. */
+typedef struct et_model_timing {
+    int batch;          /* the training batch timed */
+    int infer_batch;    /* the validation batch: max(batch, 64), as et_train runs it */
+    int threads;        /* OpenMP threads when it was timed */
+    double step;        /* one training step of `batch` samples: forward, backward, Adam */
+    double infer;       /* one inference pass of infer_batch samples */
+    double qat_step;    /* a training step with int8 fake quantization on */
+    double qat_infer;   /* an inference pass of infer_batch samples with it on */
+    double int8_sample; /* the int8 plan on the runtime, per sample, samples spread over the
+                           threads (as et_plan_predict runs them) */
+    double convert;     /* lowering the model and emitting its int8 and float32 plans,
+                           without the calibration passes */
+    double seconds;     /* what measuring took */
+    bool cached;        /* read from the cache */
+} et_model_timing;
+
+/* The timing of model m at training batch size batch (1..65536): from the
+ * cache (this machine's file) when it holds one for the model's shapes and
+ * this batch, else measured now and written there (a cache that cannot be
+ * written is not an error). ET_EINVAL for a bad batch; ET_ENOMEM; an error
+ * of the engine or the converter for a model they cannot run. */
+et_status et_model_timing_get(const et_model *m, int batch, et_model_timing *out, et_error *err);
+
+/* Measures now, ignoring and not touching the cache. */
+et_status et_model_timing_measure(const et_model *m, int batch, et_model_timing *out,
+                                  et_error *err);
+
+/* Learns from a finished training of m: scales t's training and validation
+ * figures by measured / estimated (seconds of the same epochs, estimated
+ * with t; runs under 0.5 s teach nothing) and writes t to the cache, so that
+ * the next training of this model prices what this one measured. */
+void et_model_timing_learn(const et_model *m, et_model_timing *t, double measured,
+                           double estimated);
+
+/* What a training run is. */
+typedef struct et_estimate_input {
+    size_t n_train, n_val; /* samples after the validation split */
+    int epochs;
+    int batch;                     /* training batch size; 0 = 32 */
+    bool int8;                     /* the int8 model is made after training */
+    bool qat;                      /* quantization-aware fine-tuning always runs (--qat) */
+    int qat_epochs;                /* epochs of it; 0 = 3 */
+    const et_model_timing *timing; /* the model's own timing at this batch (preferred), or
+                                      NULL: priced from the per-op-kind rates */
+} et_estimate_input;
+
+/* Estimates training model m as described by in: epochs over n_train
+ * samples in steps of batch, validating on n_val after each epoch and once
+ * more at the end, then (int8) converting to int8: calibration on at most
+ * 1,000 validation samples, the int8 model run over all of them. The
+ * fallbacks run only when int8 loses accuracy: they are in
+ * int8_fallback_seconds, not in seconds. With a timing, r may be NULL; with
+ * none, r must be given and its correction is applied. */
+void et_estimate(const et_model *m, const et_machine_rates *r, const et_estimate_input *in,
+                 et_train_estimate *out);
+
+/* et_estimate from the per-op-kind rates at batch 32, no forced
+ * fine-tuning. */
 void et_estimate_training(const et_model *m, const et_machine_rates *r, size_t n_train,
                           size_t n_val, int epochs, bool int8, et_train_estimate *out);
 

@@ -374,20 +374,42 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
     int start = opt->init_from ? ckpt_epochs(opt->init_from) : 0;
     start = start > epochs ? epochs : start;
     /* The estimate, before any training work: printed, and a limit enforced. */
-    et_train_estimate est = {0};
+    et_train_estimate est = {0}, est_rates = {0};
     et_machine_rates rates = {0};
+    et_model_timing timing = {0};
     if (rc == ET_OK) {
         rc = et_machine_rates_get(&rates, err);
+        if (rc == ET_OK)
+            rc = et_model_timing_get(model, batch, &timing, err);
         if (rc == ET_OK) {
-            et_estimate_training(model, &rates, t.n_train, t.n_val, epochs - start, !opt->skip_int8,
-                                 &est);
+            et_estimate_input ei = {.n_train = t.n_train,
+                                    .n_val = t.n_val,
+                                    .epochs = epochs - start,
+                                    .batch = batch,
+                                    .int8 = !opt->skip_int8,
+                                    .qat = opt->qat,
+                                    .qat_epochs = opt->qat_epochs,
+                                    .timing = &timing};
+            et_estimate(model, &rates, &ei, &est);
+            ei.timing = NULL; /* what the per-op rates say, for them to learn from */
+            et_estimate(model, &rates, &ei, &est_rates);
+            est.seconds += et_now_s() - t0; /* counted from the start, as out->seconds is */
             out->estimated_seconds = est.seconds;
-            char total[32], limit[32];
+            char total[32], limit[32], fallback[128] = "";
             et_format_duration(est.seconds, total, sizeof total);
+            if (est.int8_fallback_seconds > 0) {
+                double mse = est.int8_fallback_seconds - (opt->qat ? 0 : est.int8_qat_seconds);
+                char qat[32];
+                et_format_duration(mse, limit, sizeof limit);
+                et_format_duration(est.int8_qat_seconds, qat, sizeof qat);
+                snprintf(fallback, sizeof fallback,
+                         "; if int8 loses accuracy, MSE calibration adds %s%s%s", limit,
+                         opt->qat ? "" : " and fine-tuning ", opt->qat ? "" : qat);
+            }
             et_log_info(
-                "Estimated training time: %s (%d epoch%s of %zu samples, validation on %zu%s)",
+                "Estimated training time: %s (%d epoch%s of %zu samples, validation on %zu%s%s)",
                 total, epochs - start, epochs - start == 1 ? "" : "s", t.n_train, t.n_val,
-                opt->skip_int8 ? "" : ", int8 conversion");
+                opt->skip_int8 ? "" : ", int8 conversion", fallback);
             if (opt->max_seconds > 0 && est.seconds > opt->max_seconds) {
                 et_format_duration_ms(est.seconds, total, sizeof total);
                 et_format_duration_ms(opt->max_seconds, limit, sizeof limit);
@@ -574,10 +596,15 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
     /* Teach the estimate what the epochs really took (full runs only). */
     int trained = out->epochs_run - start;
     if (rc == ET_OK && !out->interrupted && trained > 0 && est.seconds > 0) {
-        double per_epoch = (est.train_seconds +
-                            est.validation_seconds * (epochs - start) / (epochs - start + 1.0)) /
-                           (epochs - start);
-        et_machine_rates_learn(&rates, et_now_s() - loop_t0, per_epoch * trained);
+        double share = (epochs - start) / (epochs - start + 1.0) / (epochs - start);
+        double measured = et_now_s() - loop_t0;
+        et_machine_rates_learn(
+            &rates, measured,
+            (est_rates.train_seconds / (epochs - start) + est_rates.validation_seconds * share) *
+                trained);
+        et_model_timing_learn(
+            model, &timing, measured,
+            (est.train_seconds / (epochs - start) + est.validation_seconds * share) * trained);
     }
     /* The checkpoint holds the last epoch's weights (the loop's state), so it
      * is written before the best epoch's replace them; not when a deadline

@@ -2,8 +2,12 @@
  * fast training kernels, cached), summed over a model's layers. */
 #include "edgetrain/estimate.h"
 
+#include "edgetrain/net.h"
+#include "edgetrain/quant.h"
+
 #include "core/fsutil.h"
 #include "core/rng.h"
+#include "etrt.h"
 #include "etrt_kernels.h"
 #include "kernels/kernels.h"
 
@@ -14,6 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
 
 /* What identifies "this machine and build" for the cache. */
 static void machine_key(char key[17], int threads)
@@ -33,9 +45,7 @@ static void machine_key(char key[17], int threads)
     /* __DATE__/__TIME__ of this file stand for the build: a rebuilt binary
      * may have other kernels, so it measures again. */
     snprintf(text, sizeof text, "%s|%d|%s %s", cpu, threads, __DATE__, __TIME__);
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (const char *p = text; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    uint64_t h = fnv1a(1469598103934665603ull, text, strlen(text));
     snprintf(key, 17, "%016llx", (unsigned long long)h);
 }
 
@@ -342,6 +352,36 @@ static bool cache_path(const char *key, char *path, size_t n, char *dir, size_t 
     return true;
 }
 
+/* The cache file of machine key as JSON: a new object when it is missing
+ * or unreadable. The file holds the machine's rates and the timings of the
+ * models trained on it (et_model_timing). */
+static json_t *cache_load(const char *key)
+{
+    char path[4200], dir[4096];
+    json_t *j =
+        cache_path(key, path, sizeof path, dir, sizeof dir) ? json_load_file(path, 0, NULL) : NULL;
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j ? j : json_object();
+}
+
+/* Best effort: a cache that cannot be written is measured again next time.
+ * Takes j. */
+static void cache_store(const char *key, json_t *j)
+{
+    char path[4200], dir[4096];
+    char *text = cache_path(key, path, sizeof path, dir, sizeof dir)
+                     ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS)
+                     : NULL;
+    json_decref(j);
+    et_error ignore = {0};
+    if (text && et_mkdir_p(dir, &ignore) == ET_OK)
+        et_write_file_atomic(path, text, strlen(text), &ignore);
+    free(text);
+}
+
 static void write_cache(const et_machine_rates *r);
 
 #define RATE_FIELDS(X)                                                                             \
@@ -370,6 +410,10 @@ et_status et_machine_rates_get(et_machine_rates *out, et_error *err)
             RATE_FIELDS(READ)
 #undef READ
             json_decref(j);
+            /* A correction learnt up to its bound says the figures are
+             * stale (measured under other load, or wrong for the models
+             * trained since): they are measured again. */
+            ok = ok && out->correction > 0.25 && out->correction < 4.0;
             if (ok) {
                 memcpy(out->key, key, sizeof key);
                 out->threads = threads;
@@ -399,24 +443,15 @@ void et_machine_rates_learn(et_machine_rates *r, double measured, double estimat
     write_cache(r);
 }
 
-/* Best effort: a cache that cannot be written is measured again next time. */
 static void write_cache(const et_machine_rates *r)
 {
-    char path[4200], dir[4096];
-    if (!cache_path(r->key, path, sizeof path, dir, sizeof dir))
-        return;
-    json_t *j = json_object();
+    json_t *j = cache_load(r->key);
     json_object_set_new(j, "key", json_string(r->key));
     json_object_set_new(j, "threads", json_integer(r->threads));
 #define WRITE(f) json_object_set_new(j, #f, json_real(r->f));
     RATE_FIELDS(WRITE)
 #undef WRITE
-    char *text = json_dumps(j, JSON_INDENT(2));
-    json_decref(j);
-    et_error ignore = {0};
-    if (text && et_mkdir_p(dir, &ignore) == ET_OK)
-        et_write_file_atomic(path, text, strlen(text), &ignore);
-    free(text);
+    cache_store(r->key, j);
 }
 
 /* Forward(+backward) seconds of one sample through node l. */
@@ -446,27 +481,392 @@ static double node_seconds(const et_model *m, const et_layer_info *l, const et_m
     }
 }
 
-void et_estimate_training(const et_model *m, const et_machine_rates *r, size_t n_train,
-                          size_t n_val, int epochs, bool int8, et_train_estimate *out)
+/* ------------------------------------------------------------------------
+ * A model's own timing: the real step, at the real batch size.
+ */
+
+/* Each phase of a timing stops after this many seconds (at least one timed
+ * run after the warm-up). */
+#define TIMING_PHASE_S 0.3
+/* Calibration (et_quant_convert) runs the float model over the calibration
+ * samples, records every tensor's range and, for bias correction, the
+ * channel means: about 2.5 inference passes' worth on the development
+ * machine (conv net 0.10 s and MobileNetV2 a0.35 96x96 1.1 s for 1,000 and
+ * 599 samples, against inference at 40 us and 700 us a sample). MSE
+ * calibration builds histograms too: 1.75x the min/max conversion. */
+#define CALIBRATION_PASSES 2.5
+#define MSE_FACTOR 1.75
+#define QAT_DEFAULT_EPOCHS 3 /* as src/nn/train_int8.c */
+#define CALIBRATION_MAX 1000 /* et_quant_defaults' max_calibration_samples */
+
+/* The cache key of model m at batch (the machine's file holds it): every
+ * node's kind, shape and window. */
+static void timing_key(const et_model *m, int batch, char key[17])
+{
+    uint64_t h = fnv1a(1469598103934665603ull, &batch, sizeof batch);
+    et_shape in = et_model_input_shape(m);
+    h = fnv1a(h, &in, sizeof in);
+    for (int i = 0; i < et_model_node_count(m); i++) {
+        const et_layer_info *l = et_model_layer(m, i);
+        int v[] = {(int)l->kind, l->n_inputs, l->inputs[0], l->inputs[1],
+                   l->out.h,     l->out.w,    l->out.c,     l->kernel_h,
+                   l->kernel_w,  l->stride_h, l->stride_w,  l->pad_top,
+                   l->pad_left,  l->units,    l->use_bias,  l->depth_multiplier};
+        h = fnv1a(h, v, sizeof v);
+    }
+    snprintf(key, 17, "%016llx", (unsigned long long)h);
+}
+
+typedef struct step_case {
+    et_net *net;
+    const float *x;
+    const int32_t *labels;
+    int batch;
+    bool training;
+    et_optimizer opt;
+    uint64_t step;
+    et_status rc;
+    et_error *err;
+} step_case;
+
+/* What a training step of et_train does, less the batch copy. */
+static void run_step(void *ctx)
+{
+    step_case *c = ctx;
+    if (c->rc < 0)
+        return;
+    c->rc = et_net_forward(c->net, c->x, c->batch, c->training, c->step++, c->err);
+    if (c->rc == ET_OK && c->training)
+        c->rc = et_net_backward(c->net, c->labels, 0, NULL, NULL, c->err);
+    if (c->rc == ET_OK && c->training)
+        et_net_step(c->net, &c->opt, 1e-4);
+}
+
+/* Mean seconds per call of fn(ctx), after one warm-up call (first touch of
+ * the buffers) when warm: at least one timed call, more while under
+ * TIMING_PHASE_S and fewer than max_reps. The mean, not the best: the
+ * estimate is of the average step under the load of the moment. */
+static double mean_time(bench_fn fn, void *ctx, bool warm, int max_reps)
+{
+    if (warm)
+        fn(ctx);
+    double t0 = et_now_s(), t = 0;
+    int k = 0;
+    while (k < 1 || (k < max_reps && t < TIMING_PHASE_S)) {
+        fn(ctx);
+        k++;
+        t = et_now_s() - t0;
+    }
+    return t / k;
+}
+
+/* Fake-quantization grids where the converter puts them: on every tensor of
+ * the lowered graph, that is the output of each node that is not folded or
+ * fused into its only consumer (batch norm, ReLU, ReLU6), not a reshape
+ * (flatten), not dropout (dropped) and not the softmax. The scale is a
+ * placeholder: rounding costs the same on any grid. NULL when out of
+ * memory. */
+static et_fake_quant *qat_grids(const et_model *m, size_t *n)
+{
+    int count = et_model_node_count(m);
+    int *consumers = calloc((size_t)count + 1, sizeof *consumers),
+        *only = calloc((size_t)count + 1, sizeof *only);
+    et_fake_quant *g = calloc((size_t)count + 1, sizeof *g);
+    *n = 0;
+    if (!consumers || !only || !g) {
+        free(g);
+        g = NULL;
+    }
+    for (int i = 0; g && i < count; i++) {
+        const et_layer_info *l = et_model_layer(m, i);
+        for (int k = 0; k < l->n_inputs; k++)
+            if (l->inputs[k] >= 0 && l->inputs[k] < count) {
+                consumers[l->inputs[k]]++;
+                only[l->inputs[k]] = i;
+            }
+    }
+    for (int i = 0; g && i < count; i++) {
+        et_node_kind kind = et_model_layer(m, i)->kind, next = et_model_layer(m, only[i])->kind;
+        bool fused = consumers[i] == 1 &&
+                     (next == ET_NODE_BATCHNORM || next == ET_NODE_RELU || next == ET_NODE_RELU6);
+        if (!fused && kind != ET_NODE_FLATTEN && kind != ET_NODE_DROPOUT && kind != ET_NODE_SOFTMAX)
+            g[(*n)++] = (et_fake_quant){.node = i, .scale = 1.0f / 32, .zero_point = 0};
+    }
+    free(consumers);
+    free(only);
+    return g;
+}
+
+/* Seconds per sample of the int8 plan, samples spread over the threads with
+ * one arena each, as et_plan_predict runs them. */
+static et_status time_int8_plan(const et_plan *plan, const float *x, double *out, et_error *err)
+{
+    etrt_model rm;
+    int lr = etrt_model_init(&rm, plan->bytes, plan->size);
+    if (lr < 0)
+        return et_error_set(err, ET_EINVAL, "the model's int8 plan does not load: %s",
+                            etrt_strerror(lr));
+    etrt_tensor_info in = etrt_input_info(&rm);
+    size_t row = (size_t)in.h * in.w * in.c, arena_size = (etrt_arena_size(&rm) + 15) & ~(size_t)15;
+    int threads = omp_get_max_threads(), per_round = 4 * threads, rounds = 0;
+    volatile int failed = 0;
+    double t0 = 0, t = 0;
+    for (int warm = 1; !failed && (warm || (rounds < 50 && t < TIMING_PHASE_S)); warm = 0) {
+        if (!warm)
+            t0 = t0 > 0 ? t0 : et_now_s();
+#pragma omp parallel
+        {
+            uint8_t *arena = aligned_alloc(16, arena_size);
+            if (!arena)
+                failed = 1;
+#pragma omp for schedule(dynamic, 1)
+            for (int i = 0; i < (warm ? threads : per_round); i++) {
+                if (failed)
+                    continue;
+                if (in.type == ETRT_INT8)
+                    etrt_quantize_s8(row, x, in.scale, in.zero_point, etrt_input(&rm, arena));
+                else
+                    memcpy(etrt_input(&rm, arena), x, row * sizeof(float));
+                etrt_invoke(&rm, arena);
+            }
+            free(arena);
+        }
+        if (!warm) {
+            rounds++;
+            t = et_now_s() - t0;
+        }
+    }
+    if (failed)
+        return et_error_set(err, ET_ENOMEM, "out of memory for the runtime's arena");
+    *out = t / ((double)rounds * per_round);
+    return ET_OK;
+}
+
+et_status et_model_timing_measure(const et_model *m, int batch, et_model_timing *out, et_error *err)
 {
     memset(out, 0, sizeof *out);
+    if (batch < 1 || batch > 65536)
+        return et_error_set(err, ET_EINVAL, "batch size %d is outside 1..65536", batch);
+    double t0 = et_now_s();
+    out->batch = batch;
+    out->infer_batch = batch > 64 ? batch : 64; /* et_train's net: max(batch, 64) */
+    out->threads = omp_get_max_threads();
+    et_shape in = et_model_input_shape(m);
+    size_t row = (size_t)in.h * in.w * in.c, nb = (size_t)out->infer_batch;
+    int classes = et_model_classes(m);
+    float *x = malloc(nb * row * sizeof *x + 1);
+    int32_t *labels = malloc(nb * sizeof *labels);
+    et_net *net = NULL;
+    et_quant_result q = {0};
+    et_status rc = x && labels ? et_net_create(m, out->infer_batch, &net, err)
+                               : et_error_set(err, ET_ENOMEM, "out of memory");
+    if (rc == ET_OK) {
+        uint64_t s = 11;
+        for (size_t i = 0; i < nb * row; i++)
+            x[i] = (float)et_rng_unit(&s); /* features are 0..1 */
+        for (size_t i = 0; i < nb; i++)
+            labels[i] = (int32_t)(i % (size_t)(classes > 0 ? classes : 1));
+        et_net_init(net, 1);
+        step_case c = {.net = net,
+                       .x = x,
+                       .labels = labels,
+                       .batch = batch,
+                       .training = true,
+                       .opt = et_optimizer_adam(),
+                       .err = err};
+        out->step = mean_time(run_step, &c, true, 8);
+        c.training = false;
+        c.batch = out->infer_batch;
+        out->infer = mean_time(run_step, &c, true, 8);
+        rc = c.rc;
+        /* The plans of the untrained model: what the converter does but
+         * calibrate, then the int8 plan on the runtime and fake-quantized
+         * steps on its grids. */
+        double c0 = et_now_s();
+        if (rc == ET_OK)
+            rc = et_quant_convert_uncalibrated(m, et_net_params(net), &q, err);
+        out->convert = et_now_s() - c0;
+        if (rc == ET_OK)
+            rc = time_int8_plan(&q.int8, x, &out->int8_sample, err);
+        size_t n_grids = 0;
+        et_fake_quant *grids = rc == ET_OK ? qat_grids(m, &n_grids) : NULL;
+        if (rc == ET_OK && !grids)
+            rc = et_error_set(err, ET_ENOMEM, "out of memory");
+        if (rc == ET_OK)
+            rc = et_net_set_fake_quant(net, grids, n_grids, err);
+        free(grids);
+        if (rc == ET_OK) {
+            c.training = true;
+            c.batch = batch;
+            /* A warm-up and one run each: a first fake-quantized pass
+             * costs 1.5x the next ones (MobileNetV2). */
+            out->qat_step = mean_time(run_step, &c, true, 1);
+            c.training = false;
+            c.batch = out->infer_batch;
+            out->qat_infer = mean_time(run_step, &c, true, 1);
+            rc = c.rc;
+        }
+    }
+    et_quant_result_free(&q);
+    et_net_destroy(net);
+    free(x);
+    free(labels);
+    out->seconds = et_now_s() - t0;
+    return rc;
+}
+
+#define TIMING_FIELDS(X)                                                                           \
+    X(step) X(infer) X(qat_step) X(qat_infer) X(int8_sample) X(convert) X(seconds)
+
+/* A timing lives in the machine's cache file, each figure under
+ * "model.<model key>.<name>". */
+static void timing_name(char *buf, size_t n, const char *tkey, const char *field)
+{
+    snprintf(buf, n, "model.%s.%s", tkey, field);
+}
+
+static void write_timing(const et_model *m, const et_model_timing *t)
+{
+    char mkey[17], tkey[17], name[64];
+    machine_key(mkey, omp_get_max_threads());
+    timing_key(m, t->batch, tkey);
+    json_t *j = cache_load(mkey);
+    timing_name(name, sizeof name, tkey, "infer_batch");
+    json_object_set_new(j, name, json_integer(t->infer_batch));
+#define WRITE(f)                                                                                   \
+    timing_name(name, sizeof name, tkey, #f);                                                      \
+    json_object_set_new(j, name, json_real(t->f));
+    TIMING_FIELDS(WRITE)
+#undef WRITE
+    cache_store(mkey, j);
+}
+
+/* The cached timing of m at batch, when there is a sound one. */
+static bool read_timing(const et_model *m, int batch, et_model_timing *t)
+{
+    char mkey[17], tkey[17], name[64];
+    machine_key(mkey, omp_get_max_threads());
+    timing_key(m, batch, tkey);
+    json_t *j = cache_load(mkey);
+    memset(t, 0, sizeof *t);
+    t->batch = batch;
+    t->threads = omp_get_max_threads();
+    timing_name(name, sizeof name, tkey, "infer_batch");
+    json_t *ib = json_object_get(j, name);
+    bool ok = json_is_integer(ib) && json_integer_value(ib) >= batch;
+    t->infer_batch = ok ? (int)json_integer_value(ib) : 0;
+#define READ(f)                                                                                    \
+    {                                                                                              \
+        timing_name(name, sizeof name, tkey, #f);                                                  \
+        json_t *v = json_object_get(j, name);                                                      \
+        ok = ok && json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) < 1e6;   \
+        t->f = ok ? json_number_value(v) : 0;                                                      \
+    }
+    TIMING_FIELDS(READ)
+#undef READ
+    json_decref(j);
+    return ok;
+}
+
+et_status et_model_timing_get(const et_model *m, int batch, et_model_timing *out, et_error *err)
+{
+    if (batch >= 1 && batch <= 65536 && read_timing(m, batch, out)) {
+        out->cached = true;
+        return ET_OK;
+    }
+    et_status rc = et_model_timing_measure(m, batch, out, err);
+    if (rc == ET_OK)
+        write_timing(m, out);
+    return rc;
+}
+
+void et_model_timing_learn(const et_model *m, et_model_timing *t, double measured, double estimated)
+{
+    /* measured covers the epochs only (no start-up or int8), so even a
+     * short run is many more steps than the timing: under half a second it
+     * is left alone, as noise. */
+    if (!(measured >= 0.5) || !(estimated > 0) || !isfinite(measured / estimated))
+        return;
+    /* What the training just measured is the best figure there is for the
+     * next one (same model, same batch): taken whole, not half way. */
+    double k = measured / estimated;
+    k = k < 0.05 ? 0.05 : k > 20 ? 20 : k;
+    t->step *= k;
+    t->infer *= k;
+    t->qat_step *= k;
+    t->qat_infer *= k;
+    write_timing(m, t);
+}
+
+/* ------------------------------------------------------------------------
+ * Estimates
+ */
+
+/* A timing priced from the per-op-kind rates (batch-proportional: the rates
+ * have no per-step term), their correction applied. */
+static void timing_from_rates(const et_model *m, const et_machine_rates *r, int batch,
+                              et_model_timing *t)
+{
     double step = 0, infer = 0;
     for (int i = 0; i < et_model_node_count(m); i++) {
         step += node_seconds(m, et_model_layer(m, i), r, true);
         infer += node_seconds(m, et_model_layer(m, i), r, false);
     }
-    out->step_seconds = step;
     double k = r->correction > 0 ? r->correction : 1.0;
     k = k < 0.25 ? 0.25 : k > 4.0 ? 4.0 : k; /* as et_machine_rates_learn bounds it */
-    out->train_seconds = k * step * (double)n_train * epochs;
-    out->validation_seconds = k * infer * (double)n_val * (epochs + 1); /* + the final measure */
-    if (int8) {
-        double cal = (double)(n_val < 1000 ? n_val : 1000);
-        double macs = (double)et_model_totals_all(m).macs;
-        int threads = r->threads > 0 ? r->threads : 1;
-        out->int8_seconds = infer * cal + macs * r->int8_mac * (double)n_val / threads;
+    memset(t, 0, sizeof *t);
+    t->batch = batch;
+    t->infer_batch = batch > 64 ? batch : 64;
+    t->threads = r->threads > 0 ? r->threads : 1;
+    t->step = k * step * batch;
+    t->infer = k * infer * t->infer_batch;
+    t->qat_step = t->step;
+    t->qat_infer = t->infer;
+    t->int8_sample = (double)et_model_totals_all(m).macs * r->int8_mac / t->threads;
+}
+
+void et_estimate(const et_model *m, const et_machine_rates *r, const et_estimate_input *in,
+                 et_train_estimate *out)
+{
+    memset(out, 0, sizeof *out);
+    int batch = in->batch > 0 ? in->batch : 32;
+    et_model_timing own;
+    const et_model_timing *t = in->timing;
+    if (!t && !r)
+        return;
+    if (!t) {
+        timing_from_rates(m, r, batch, &own);
+        t = &own;
+    }
+    /* Steps scale with the samples: a last, partial batch costs its share
+     * of a full one. */
+    double steps = (double)in->n_train / (double)t->batch;
+    double val_passes = (double)in->n_val / (double)t->infer_batch;
+    double epochs = in->epochs > 0 ? in->epochs : 0;
+    out->step_seconds = t->step / t->batch;
+    out->train_seconds = steps * t->step * epochs;
+    out->validation_seconds = val_passes * t->infer * (epochs + 1); /* + the final measure */
+    if (in->int8) {
+        double cal = (double)(in->n_val < CALIBRATION_MAX ? in->n_val : CALIBRATION_MAX);
+        double calibrate = CALIBRATION_PASSES * cal * t->infer / t->infer_batch;
+        double run_int8 = (double)in->n_val * t->int8_sample;
+        double minmax = t->convert + calibrate + run_int8;
+        double mse = t->convert + MSE_FACTOR * calibrate + run_int8;
+        int qe = in->qat_epochs > 0 ? in->qat_epochs : QAT_DEFAULT_EPOCHS;
+        double qat = qe * (steps * t->qat_step + val_passes * t->qat_infer) + minmax;
+        out->int8_qat_seconds = qat;
+        out->int8_seconds = minmax + (in->qat ? qat : 0);
+        out->int8_fallback_seconds = mse + (in->qat ? 0 : qat);
     }
     out->seconds = out->train_seconds + out->validation_seconds + out->int8_seconds;
+}
+
+void et_estimate_training(const et_model *m, const et_machine_rates *r, size_t n_train,
+                          size_t n_val, int epochs, bool int8, et_train_estimate *out)
+{
+    et_estimate_input in = {
+        .n_train = n_train, .n_val = n_val, .epochs = epochs, .batch = 32, .int8 = int8};
+    et_estimate(m, r, &in, out);
 }
 
 void et_format_duration(double seconds, char *buf, size_t n)
