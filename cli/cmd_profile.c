@@ -151,33 +151,6 @@ static void print_variants(const et_profile_variants *vs, const et_target *t, co
            "learning.alpha=...' picks one.\n");
 }
 
-static json_t *variants_json(const et_profile_variants *vs, const et_target *t)
-{
-    json_t *a = json_array();
-    for (int i = 0; a && i < vs->n; i++) {
-        const et_profile_variant *v = &vs->v[i];
-        json_t *o = json_pack("{s:s,s:b}", "model", et_model_name(v->model), "current", v->current);
-        if (o && v->model != ET_MODEL_CONV)
-            json_object_set_new(o, "alpha", json_real(v->alpha));
-        if (o && v->error[0]) {
-            json_object_set_new(o, "error", json_string(v->error));
-        } else if (o) {
-            /* The figures of `profile --json`, both precisions. */
-            char *s = et_profile_report_to_json(&v->report, t, false);
-            json_t *r = s ? json_loads(s, 0, NULL) : NULL;
-            free(s);
-            json_object_set(o, "float32", json_object_get(r, "float32"));
-            json_object_set(o, "int8", json_object_get(r, "int8"));
-            json_decref(r);
-        }
-        json_array_append_new(a, o);
-    }
-    return json_pack("{s:s,s:I,s:[iii],s:i,s:b,s:o}", "target", t->name, "impulse_version",
-                     (json_int_t)vs->impulse_version, "input", vs->height, vs->width,
-                     vs->channels, "classes", vs->classes, "classes_assumed", vs->classes_assumed,
-                     "variants", a);
-}
-
 int cmd_profile(cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -252,8 +225,13 @@ int cmd_profile(cli *c, int argc, char **argv)
         rc = et_profile_project_variants(p, t, engine, &vs, &err);
         et_project_close(p);
         int status = rc < 0 ? cli_fail(c, &err) : 0;
-        if (rc == ET_OK && c->json)
-            cli_print_json(variants_json(&vs, t));
+        if (rc == ET_OK && c->json) {
+            char *text = et_profile_variants_to_json(&vs, t);
+            json_t *obj = text ? json_loads(text, 0, NULL) : NULL;
+            free(text);
+            status = obj ? 0 : 1;
+            cli_print_json(obj);
+        }
         else if (rc == ET_OK)
             print_variants(&vs, t, e->name);
         et_profile_variants_free(&vs);

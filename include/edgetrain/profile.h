@@ -325,6 +325,11 @@ et_status et_profile_project_variants(et_project *p, const et_target *t, const c
                                       et_profile_variants *out, et_error *err);
 void et_profile_variants_free(et_profile_variants *v);
 
+/* The variants as one line of JSON (docs/CLI.md, "profile --variants"):
+ * each with the float32 and int8 figures of et_profile_report_to_json, or
+ * its error. malloc'ed; NULL when out of memory. */
+char *et_profile_variants_to_json(const et_profile_variants *vs, const et_target *t);
+
 /* The report as one line of JSON (docs/CLI.md, "profile"); layers adds the
  * per-layer table to each precision. malloc'ed; NULL when out of memory. */
 char *et_profile_report_to_json(const et_profile_report *r, const et_target *t, bool layers);

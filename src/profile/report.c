@@ -303,6 +303,33 @@ static json_t *precision_json(const et_plan_profile *pp, const et_cost *c, bool 
     return o;
 }
 
+char *et_profile_variants_to_json(const et_profile_variants *vs, const et_target *t)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < vs->n; i++) {
+        const et_profile_variant *v = &vs->v[i];
+        const et_profile_report *r = &v->report;
+        json_t *o = json_pack("{s:s,s:b}", "model", et_model_name(v->model), "current", v->current);
+        if (o && v->model != ET_MODEL_CONV)
+            json_object_set_new(o, "alpha", json_real(v->alpha));
+        if (o && v->error[0]) {
+            json_object_set_new(o, "error", json_string(v->error));
+        } else if (o) {
+            for (int p = 0; p < ET_PRECISION_COUNT; p++)
+                json_object_set_new(o, et_precision_name((et_precision)p),
+                                    precision_json(&r->plan[p], &r->cost[p], false));
+        }
+        json_array_append_new(a, o);
+    }
+    json_t *o = json_pack("{s:s,s:I,s:[iii],s:i,s:b,s:o}", "target", t->name, "impulse_version",
+                          (json_int_t)vs->impulse_version, "input", vs->height, vs->width,
+                          vs->channels, "classes", vs->classes, "classes_assumed",
+                          vs->classes_assumed, "variants", a);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(o);
+    return s;
+}
+
 char *et_profile_report_to_json(const et_profile_report *r, const et_target *t, bool layers)
 {
     json_t *o = json_pack(

@@ -775,6 +775,11 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
     return rc;
 }
 
+static bool sent_on_by_endgame(const et_tune_trial *tr)
+{
+    return strncmp(tr->error, TUNE_ENDGAME_MARK, strlen(TUNE_ENDGAME_MARK)) == 0;
+}
+
 /* The endgame of a successive-halving run with a time budget. Once the last
  * endgame_share (a third) of the budget is reached, or no candidate is left
  * to draw (the space, --trials), no bracket is drawn: its candidates would
@@ -783,12 +788,11 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
  * fitted to the time left) trains on from its weights, for the epochs that
  * the time left holds, one trial at a time, then the next best: the leader
  * trained longer is worth more than new candidates trained briefly.
- * *extended: whether a trial was set to go on. */
+ * The caller (loop) decides that the endgame has come. *extended: whether a
+ * trial was set to go on. */
 static et_status extend_best(tuner *t, bool *extended, et_error *err)
 {
     *extended = false;
-    if (t->rungs < 2 || t->budget_s <= 0 || remaining(t) <= 0)
-        return ET_OK;
     et_tune_trial *all = NULL;
     size_t n = 0;
     et_status rc = tune_trials_read(t->p, t->run_id, &all, &n, err);
@@ -799,8 +803,7 @@ static et_status extend_best(tuner *t, bool *extended, et_error *err)
     for (size_t i = 0; i < n; i++) {
         const et_tune_trial *x = &all[i];
         /* One at a time: not while an extended trial still trains. */
-        going_on = going_on ||
-                   (x->status != ET_TRIAL_DONE && strncmp(x->error, "endgame:", 8) == 0);
+        going_on = going_on || (x->status != ET_TRIAL_DONE && sent_on_by_endgame(x));
         if (x->status != ET_TRIAL_DONE || !x->trained || x->epochs >= x->impulse.epochs)
             continue;
         /* A trial whose last turn trained no epoch (the estimates were far
@@ -824,7 +827,7 @@ static et_status extend_best(tuner *t, bool *extended, et_error *err)
         if (have + more > x->epochs) {
             char why[200];
             snprintf(why, sizeof why,
-                     "endgame: the best trial with epochs to go trained on to epoch %d "
+                     TUNE_ENDGAME_MARK " the best trial with epochs to go trained on to epoch %d "
                      "(from %s) in the last of the time budget",
                      have + more, have ? "its weights" : "the start: its weights were gone");
             rc = tune_exec(t->p, err, NULL,
@@ -932,7 +935,7 @@ static double deadline(const tuner *t, const et_tune_trial *tr)
         return 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    bool first = tr->rung == 0 && strncmp(tr->error, "endgame:", 8) != 0;
+    bool first = tr->rung == 0 && !sent_on_by_endgame(tr);
     double left = first ? drawing_time(t) : remaining(t);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9 + left;
 }

@@ -77,6 +77,10 @@ void tune_checkpoint_path(et_project *p, int64_t run, int64_t trial, int epochs,
  * checkpoint is there, else 0 (it trains from scratch). */
 int tune_warm_epochs(et_project *p, const et_tune_trial *tr);
 
+/* How a trial that the scheduler's endgame sent on is known: its error
+ * (note) starts with this (the worker appends to it, never replaces it). */
+#define TUNE_ENDGAME_MARK "endgame:"
+
 /* The endgame's epochs: how many more epochs (at most `most`) fit in
  * seconds, when one epoch is estimated at one_epoch seconds and two at
  * two_epochs (the difference is what each further epoch costs); 0 when not

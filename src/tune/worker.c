@@ -163,7 +163,7 @@ et_status et_tune_worker(et_project *p, int64_t id, int threads, double deadline
         "UPDATE tuner_trials SET status = 'waiting', epochs = ?, val_f32_accuracy = "
         "?, val_f32_loss = ?, val_int8_accuracy = ?, val_int8_loss = ?, "
         "train_seconds = train_seconds + ?, history = ?, error = CASE WHEN ?8 = '' THEN error "
-        "WHEN error LIKE 'endgame:%' THEN error || '; ' || ?8 ELSE ?8 END, finished_at = "
+        "WHEN error LIKE '" TUNE_ENDGAME_MARK "%' THEN error || '; ' || ?8 ELSE ?8 END, finished_at = "
         "strftime('%Y-%m-%dT%H:%M:%SZ','now') "
         "WHERE id = ? AND attempts = ? AND status = 'running'";
     int changed = 0;
