@@ -390,7 +390,8 @@ Test(tune, a_time_budget_fits_the_brackets_or_skips_what_cannot_start, .timeout 
     for (size_t i = 0; i < n; i++) {
         cr_assert_lt(t[i].full_epochs, 1000, "trial %lld kept 1000 epochs", (long long)t[i].id);
         cr_assert_lt(t[i].epochs, 1000);
-        cr_assert_eq(t[i].impulse.epochs, 1000, "the impulse keeps its epochs (for select)");
+        cr_assert_eq(t[i].impulse.epochs, t[i].full_epochs,
+                     "the trial's impulse is the one its run trains (select gives it)");
     }
     if (n == 0)
         cr_assert(strstr(sum.stop_reason, "time budget"), "%s", sum.stop_reason);
@@ -434,10 +435,11 @@ Test(tune, the_endgame_trains_the_leader_on, .timeout = 60)
     et_error err = {0};
     cr_assert_eq(et_tune_run(p, &o, NULL, NULL, &sum, &err), 0, "%s", err.msg);
     cr_assert_eq(sum.counts[ET_TRIAL_DONE], 2);
-    /* As if a time budget had fitted both to 3 of their impulse's 12 epochs
-     * (by the estimates, which a test cannot pin down), and the run had
-     * been cut off; it resumes with time to spare and nothing left to draw. */
-    tu_db_exec(proj, "UPDATE tuner_trials SET impulse = json_set(impulse, '$.learning.epochs', 12)");
+    /* As if a time budget had cut both short at 3 of their runs' 12 epochs
+     * (a last rung fitted to the time left, or a deadline: the estimates,
+     * which a test cannot pin down, decide), and the run had been cut off;
+     * it resumes with time to spare and nothing left to draw. */
+    tu_db_exec(proj, "UPDATE tuner_trials SET full_epochs = 12");
     tu_db_exec(proj, "UPDATE tuner_runs SET status = 'interrupted'");
     et_tune_options r = et_tune_defaults();
     r.resume = true;
@@ -512,6 +514,18 @@ Test(tune, successive_halving_promotes_the_best_and_prunes_the_rest, .timeout = 
                  done->history);
     cr_assert_eq(done->from_epoch, 2);
     json_decref(h);
+    /* Its two rungs are one run of its impulse: training that impulse
+     * straight (what 'tune select' then 'train' does) gives the same figures. */
+    et_train_options to = et_train_defaults();
+    to.impulse = &done->impulse;
+    to.no_save = true;
+    to.skip_int8 = true;
+    et_train_result straight;
+    cr_assert_eq(et_train(p, &to, NULL, NULL, &straight, &err), 0, "%s", err.msg);
+    cr_assert_eq(straight.validation.loss, done->val_loss[ET_PRECISION_FLOAT32], "%.9g vs %.9g",
+                 straight.validation.loss, done->val_loss[ET_PRECISION_FLOAT32]);
+    cr_assert_eq(straight.validation.accuracy, done->val_accuracy[ET_PRECISION_FLOAT32]);
+    et_train_result_free(&straight);
     /* A finished run keeps no checkpoints. */
     char ckpt[2200];
     snprintf(ckpt, sizeof ckpt, "%s/cache/tune/run%lld", proj, (long long)sum.run_id);
@@ -588,6 +602,38 @@ Test(tune, train_goes_on_from_a_checkpoint, .timeout = 60)
     cr_assert_eq(c.best_epoch, b.best_epoch);
     cr_assert_eq(c.validation.loss, b.validation.loss, "the checkpoint keeps the best epoch");
     et_train_result_free(&c);
+    /* A run in two parts over one schedule (the tuner's rungs) is the straight
+     * run, bit for bit: weights, schedule, optimizer state and best epoch go on. */
+    o.init_from = NULL;
+    o.checkpoint_out = NULL;
+    o.epochs = 4;
+    et_train_result straight, part1, part2;
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &straight, &err), 0, "%s", err.msg);
+    o.epochs = 2;
+    o.schedule_epochs = 4;
+    o.checkpoint_out = ckpt;
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &part1, &err), 0, "%s", err.msg);
+    cr_assert_neq(part1.validation.loss, a.validation.loss,
+                  "the first part's rate decays over 4 epochs, not 2");
+    o.epochs = 4;
+    o.init_from = ckpt;
+    o.checkpoint_out = NULL;
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &part2, &err), 0, "%s", err.msg);
+    cr_assert_eq(part2.start_epoch, 2);
+    cr_assert_eq(part2.best_epoch, straight.best_epoch);
+    cr_assert_eq(part2.validation.loss, straight.validation.loss, "%.9g vs %.9g",
+                 part2.validation.loss, straight.validation.loss);
+    cr_assert_eq(part2.validation.accuracy, straight.validation.accuracy);
+    et_train_result_free(&straight);
+    et_train_result_free(&part1);
+    et_train_result_free(&part2);
+    /* A schedule shorter than the epochs trained: refused before any work. */
+    o.init_from = NULL;
+    o.schedule_epochs = 3;
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &c, &err), ET_EINVAL);
+    cr_assert(strstr(err.msg, "schedule spans 3 epochs"), "%s", err.msg);
+    o.schedule_epochs = 0;
+    o.init_from = ckpt2;
     /* Another impulse: refused, naming the file. */
     cr_assert_eq(et_impulse_set(&imp, "learning.dropout=0.3", &err), 0, "%s", err.msg);
     cr_assert_eq(et_train(p, &o, NULL, NULL, &c, &err), ET_EINVAL);

@@ -274,6 +274,13 @@ void et_net_optimizer_reset(et_net *n);
 /* Optimizer steps taken since the last reset. */
 int64_t et_net_steps(const et_net *n);
 
+/* The optimizer's state, for a checkpoint to save and restore: its two
+ * per-parameter arrays (et_net_param_count floats each: Adam's m and v; SGD
+ * keeps its velocity in the first) and its step count. NULL for an
+ * inference net, which has none. */
+float *et_net_optimizer_state(et_net *n, int which);
+void et_net_set_steps(et_net *n, int64_t steps);
+
 /* Learning-rate schedules for step 0 .. total_steps - 1.
  * constant: base.
  * cosine: Keras' CosineDecay(base, total_steps) with alpha 0:

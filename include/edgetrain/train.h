@@ -132,12 +132,18 @@ typedef struct et_train_options {
                                    the same impulse (epochs aside), seed and data
                                    (checkpoint_out). Training goes on after its epochs with
                                    its last weights, its best epoch so far, its step count
-                                   (dropout masks, batch order) and early-stopping count; only
-                                   the epochs beyond its own are trained (none when it has as
-                                   many). The optimizer starts afresh (Adam's moments are not
-                                   in the checkpoint), as when Keras recompiles a model.
+                                   (dropout masks, batch order, the schedule), the
+                                   optimizer's state and the early-stopping count; only the
+                                   epochs beyond its own are trained (none when it has as
+                                   many). With the same schedule_epochs this is the run that
+                                   would have gone on without stopping, bit for bit.
                                    ET_EINVAL names the file when it does not match; NULL =
                                    from scratch */
+    int schedule_epochs;        /* the epochs the learning-rate schedule spans; 0 = the epochs
+                                   trained. More makes this run the first part of a longer
+                                   one: the tuner's rungs of a trial all pass its full epochs,
+                                   so each goes on decaying the rate where the one before left
+                                   it. Fewer than the epochs trained is ET_EINVAL */
     const char *checkpoint_out; /* write such a checkpoint here when the epochs end (not after
                                    Ctrl-C, nor when a deadline cut an epoch short); NULL =
                                    none */

@@ -95,6 +95,16 @@ int64_t et_net_steps(const et_net *n)
     return n->opt_steps;
 }
 
+float *et_net_optimizer_state(et_net *n, int which)
+{
+    return n->inference ? NULL : which == 0 ? n->opt_m : n->opt_v;
+}
+
+void et_net_set_steps(et_net *n, int64_t steps)
+{
+    n->opt_steps = steps;
+}
+
 /* Keras 3's Adam.update_step (TensorFlow's ResourceApplyAdam is the same):
  * the bias corrections fold into the step size, epsilon is not corrected. */
 static void adam(float *p, const float *g, float *m, float *v, size_t count, float alpha,

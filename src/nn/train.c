@@ -163,12 +163,17 @@ void et_trainer_shuffle(et_trainer *t, uint64_t *s)
  * Checkpoints (warm starts): the state at the end of a run's epochs, so that
  * a later run of the same impulse goes on from there. One file, host byte
  * order (it is read back on the machine that wrote it):
- *   "ETCKPT1\n", u64 params, i32 epochs_run, best_epoch, since_best, 0,
+ *   "ETCKPT2\n", u64 params, i32 epochs_run, best_epoch, since_best, 0,
  *   i64 steps, f64 best_loss, u64 n_train, n_val, u32 length, the impulse's
  *   canonical JSON with epochs 0 (length bytes), f32 last[params],
- *   f32 best[params].
+ *   f32 best[params], f32 optimizer state[2][params] (Adam's m and v).
+ * With the optimizer's state and step count, a run continued from its
+ * checkpoint over the same schedule (schedule_epochs) is the run that would
+ * have gone on without stopping, bit for bit. Version 1 (without the state)
+ * is refused as "not an edgetrain checkpoint"; the tuner then trains from
+ * scratch.
  */
-#define CKPT_MAGIC "ETCKPT1\n"
+#define CKPT_MAGIC "ETCKPT2\n"
 #define CKPT_HEAD (8 + 8 + 16 + 8 + 8 + 16 + 4)
 
 typedef struct checkpoint {
@@ -190,7 +195,7 @@ static et_status ckpt_save(const char *path, const et_trainer *t, const checkpoi
 {
     char *json = ckpt_impulse(t->imp);
     size_t np = et_net_param_count(t->net), jl = json ? strlen(json) : 0;
-    size_t size = CKPT_HEAD + jl + 2 * np * sizeof(float);
+    size_t size = CKPT_HEAD + jl + 4 * np * sizeof(float);
     unsigned char *b = json ? malloc(size) : NULL;
     if (!b) {
         free(json);
@@ -209,7 +214,9 @@ static et_status ckpt_save(const char *path, const et_trainer *t, const checkpoi
     memcpy(w, &len, 4), w += 4;
     memcpy(w, json, jl), w += jl;
     memcpy(w, et_net_params(t->net), np * sizeof(float)), w += np * sizeof(float);
-    memcpy(w, t->best, np * sizeof(float));
+    memcpy(w, t->best, np * sizeof(float)), w += np * sizeof(float);
+    memcpy(w, et_net_optimizer_state(t->net, 0), np * sizeof(float)), w += np * sizeof(float);
+    memcpy(w, et_net_optimizer_state(t->net, 1), np * sizeof(float));
     et_status rc = et_write_file_atomic(path, b, size, err);
     free(b);
     free(json);
@@ -237,7 +244,7 @@ static et_status ckpt_load(const char *path, et_trainer *t, checkpoint *c, et_er
 {
     unsigned char *b = NULL;
     size_t size = 0, np = et_net_param_count(t->net);
-    et_status rc = et_read_file(path, ((size_t)1 << 30) + 2 * np * sizeof(float), &b, &size, err);
+    et_status rc = et_read_file(path, ((size_t)1 << 30) + 4 * np * sizeof(float), &b, &size, err);
     if (rc < 0)
         return rc;
     char *json = ckpt_impulse(t->imp);
@@ -259,7 +266,7 @@ static et_status ckpt_load(const char *path, et_trainer *t, checkpoint *c, et_er
         memcpy(&len, r, 4);
         if (u64[0] != np) /* first: the size below is only computed for the net's own */
             why = "made for another model";
-        else if (size != CKPT_HEAD + (size_t)len + 2 * np * sizeof(float))
+        else if (size != CKPT_HEAD + (size_t)len + 4 * np * sizeof(float))
             why = "truncated or padded";
         else if (len != strlen(json) || memcmp(b + CKPT_HEAD, json, len))
             why = "made for another impulse";
@@ -274,6 +281,9 @@ static et_status ckpt_load(const char *path, et_trainer *t, checkpoint *c, et_er
         const unsigned char *r = b + CKPT_HEAD + len;
         memcpy(et_net_params(t->net), r, np * sizeof(float));
         memcpy(t->best, r + np * sizeof(float), np * sizeof(float));
+        memcpy(et_net_optimizer_state(t->net, 0), r + 2 * np * sizeof(float), np * sizeof(float));
+        memcpy(et_net_optimizer_state(t->net, 1), r + 3 * np * sizeof(float), np * sizeof(float));
+        et_net_set_steps(t->net, c->steps);
         c->epochs_run = i32[0];
         c->best_epoch = i32[1];
         c->since_best = i32[2];
@@ -335,6 +345,11 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
     int batch = opt->batch_size > 0 ? opt->batch_size : imp.batch_size;
     double lr = opt->learning_rate > 0 ? opt->learning_rate : imp.learning_rate;
     bool cosine = (opt->schedule >= 0 ? opt->schedule : (int)imp.schedule) == ET_SCHEDULE_COSINE;
+    if (opt->schedule_epochs != 0 && opt->schedule_epochs < epochs)
+        return et_error_set(err, ET_EINVAL,
+                            "the schedule spans %d epochs, fewer than the %d to train; it "
+                            "must span at least as many",
+                            opt->schedule_epochs, epochs);
     if (opt->label_smoothing < 0 || opt->label_smoothing > 0.5)
         return et_error_set(err, ET_EINVAL, "label smoothing %g is outside 0..0.5",
                             opt->label_smoothing);
@@ -448,7 +463,10 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
     et_optimizer optim = opt->optimizer == ET_OPT_SGD ? et_optimizer_sgd(0.9) : et_optimizer_adam();
     t.clamp = imp.processing == ET_PROCESSING_IMAGE;
     const int steps_per_epoch = (int)((t.n_train + (size_t)batch - 1) / (size_t)batch);
-    const int total_steps = steps_per_epoch * epochs;
+    /* The schedule spans schedule_epochs when given: this run is then the
+     * first part of a longer one (a tuner's rung). */
+    const int total_steps = steps_per_epoch * (opt->schedule_epochs > 0 ? opt->schedule_epochs
+                                                                         : epochs);
     double best_loss = INFINITY;
     int since_best = 0, step = 0;
     char *history_text = NULL;

@@ -569,9 +569,10 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
     int rungs = bracket_rungs(t, *n_admitted);
     /* With a time budget, the bracket is fitted to the time left (before the
      * endgame's third): its rungs, run jobs at a time, must end in 90% of it,
-     * else every rung's epochs shrink in proportion (the last rung then
-     * trains fewer than the impulse's epochs; the endgame or 'train' after
-     * 'tune select' trains on). */
+     * else every rung's epochs shrink in proportion: the trial's run (its
+     * full epochs, which its learning-rate schedule spans) is then shorter
+     * than the drawn impulse's, and it is that shorter impulse that the trial
+     * stands for ('tune select' gives it). */
     if (rc == ET_OK && t->budget_s > 0 && *n_admitted > 0) {
         double total = 0;
         int admitted_n = *n_admitted;
@@ -739,15 +740,18 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
         for (size_t i = 0; rc == ET_OK && i < nc; i++) {
             const et_tune_trial *x = &cohort[i];
             if (i < keep) {
-                int full = jump && i < sizeof fit / sizeof fit[0] ? fit[i] : x->full_epochs;
-                int ep = rung_epochs(t, full, x->impulse.batch_size, next, rungs);
+                /* A jump trains what fits of the trial's run; its full epochs (the
+                 * schedule's span) stay, and the endgame may finish the run. */
+                int ep = jump && i < sizeof fit / sizeof fit[0]
+                             ? fit[i]
+                             : rung_epochs(t, x->full_epochs, x->impulse.batch_size, next, rungs);
                 /* Nothing to gain when the next rung trains no longer: it moves up as it is. */
                 bool same = ep <= x->epochs;
                 rc = tune_exec(t->p, err, NULL,
-                               "UPDATE tuner_trials SET rung = ?, rung_epochs = ?, status = ?, "
-                               "full_epochs = ? WHERE id = ?",
-                               "iisii", (int64_t)next, (int64_t)ep, same ? "waiting" : "pending",
-                               (int64_t)full, x->id);
+                               "UPDATE tuner_trials SET rung = ?, rung_epochs = ?, status = ? "
+                               "WHERE id = ?",
+                               "iisi", (int64_t)next, (int64_t)ep, same ? "waiting" : "pending",
+                               x->id);
                 if (rc == ET_OK)
                     emit(t, ET_TUNE_EVENT_PROMOTED, x->id, NULL);
             } else {
@@ -783,11 +787,13 @@ static bool sent_on_by_endgame(const et_tune_trial *tr)
 /* The endgame of a successive-halving run with a time budget. Once the last
  * endgame_share (a third) of the budget is reached, or no candidate is left
  * to draw (the space, --trials), no bracket is drawn: its candidates would
- * get through a short first rung at most. Instead the best trial that
- * finished its last rung short of its impulse's epochs (its bracket was
- * fitted to the time left) trains on from its weights, for the epochs that
- * the time left holds, one trial at a time, then the next best: the leader
- * trained longer is worth more than new candidates trained briefly.
+ * get through a short first rung at most. Instead the best trial whose run
+ * was cut short of its full epochs (its last rung was fitted to the time
+ * left, or a deadline stopped it) trains on from its weights towards them,
+ * for the epochs that the time left holds, one trial at a time, then the
+ * next best: the leader trained longer is worth more than new candidates
+ * trained briefly. It goes on along the same schedule (its full epochs
+ * stay), so what it reaches is what training its impulse gives.
  * The caller (loop) decides that the endgame has come. *extended: whether a
  * trial was set to go on. */
 static et_status extend_best(tuner *t, bool *extended, et_error *err)
@@ -804,7 +810,7 @@ static et_status extend_best(tuner *t, bool *extended, et_error *err)
         const et_tune_trial *x = &all[i];
         /* One at a time: not while an extended trial still trains. */
         going_on = going_on || (x->status != ET_TRIAL_DONE && sent_on_by_endgame(x));
-        if (x->status != ET_TRIAL_DONE || !x->trained || x->epochs >= x->impulse.epochs)
+        if (x->status != ET_TRIAL_DONE || !x->trained || x->epochs >= x->full_epochs)
             continue;
         /* A trial whose last turn trained no epoch (the estimates were far
          * off) is not sent again. */
@@ -823,17 +829,18 @@ static et_status extend_best(tuner *t, bool *extended, et_error *err)
         /* From its weights when they were kept, else from the start again. */
         int have = tune_warm_epochs(t->p, x);
         int more = tune_endgame_epochs(0.9 * remaining(t), estimate(t, &x->impulse, 1),
-                                       estimate(t, &x->impulse, 2), x->impulse.epochs - have);
+                                       estimate(t, &x->impulse, 2), x->full_epochs - have);
         if (have + more > x->epochs) {
             char why[200];
             snprintf(why, sizeof why,
-                     TUNE_ENDGAME_MARK " the best trial with epochs to go trained on to epoch %d "
+                     TUNE_ENDGAME_MARK " the best trial cut short trained on to epoch %d of %d "
                      "(from %s) in the last of the time budget",
-                     have + more, have ? "its weights" : "the start: its weights were gone");
+                     have + more, x->full_epochs,
+                     have ? "its weights" : "the start: its weights were gone");
             rc = tune_exec(t->p, err, NULL,
                            "UPDATE tuner_trials SET status = 'pending', rung_epochs = ?, "
-                           "full_epochs = ?, error = ? WHERE id = ? AND status = 'done'",
-                           "iisi", (int64_t)(have + more), (int64_t)(have + more), why, x->id);
+                           "error = ? WHERE id = ? AND status = 'done'",
+                           "isi", (int64_t)(have + more), why, x->id);
             if (rc == ET_OK) {
                 *extended = true;
                 note(t, "trial %lld: %s", (long long)x->id, why);

@@ -99,6 +99,17 @@ static void trial_from_row(sqlite3_stmt *st, et_tune_trial *t)
     text_col(st, 28, t->created_at, sizeof t->created_at);
     text_col(st, 29, t->finished_at, sizeof t->finished_at);
     t->rungs = sqlite3_column_int(st, 30);
+    /* The trial's impulse is the one it trains: with the epochs its run spans,
+     * fewer than drawn when its bracket was fitted to the time left (the
+     * column keeps the drawn one, which later draws are compared with). Then
+     * 'tune select' gives the impulse whose training the trial measured. */
+    if (t->full_epochs > 0 && t->impulse.epochs != t->full_epochs) {
+        t->impulse.epochs = t->full_epochs;
+        char *j = et_impulse_to_json(&t->impulse, false);
+        if (j && strlen(j) < sizeof t->impulse_json)
+            memcpy(t->impulse_json, j, strlen(j) + 1);
+        free(j);
+    }
     json_t *h = json_loads(t->history, 0, NULL);
     size_t nh = json_array_size(h);
     if (nh > 0)

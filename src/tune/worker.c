@@ -81,6 +81,11 @@ et_status et_tune_worker(et_project *p, int64_t id, int threads, double deadline
     et_train_options o = et_train_defaults();
     o.impulse = &tr->impulse;
     o.epochs = tr->rung_epochs;
+    /* Every rung is a part of one run of the trial's full epochs: the
+     * learning rate decays over all of them, and the rung after goes on where
+     * this one stops (optimizer state included), so the last rung ends where
+     * training the impulse for full epochs ends. */
+    o.schedule_epochs = tr->full_epochs > tr->rung_epochs ? tr->full_epochs : 0;
     o.no_save = true;
     o.quant_auto = false; /* the fallbacks run when the chosen impulse is trained in full */
     o.init_from = warm > 0 ? from : NULL;
