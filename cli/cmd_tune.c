@@ -94,6 +94,7 @@ static json_t *trial_json(const et_tune_trial *t)
     json_object_set_new(o, "epochs", json_integer(t->epochs));
     json_object_set_new(o, "warm_start_epochs", json_integer(t->from_epoch));
     json_object_set_new(o, "full_epochs", json_integer(t->full_epochs));
+    json_object_set_new(o, "drawn_epochs", json_integer(t->drawn_epochs));
     json_object_set_new(o, "attempts", json_integer(t->attempts));
     json_object_set_new(o, "validation", val);
     for (int p = 0; p < ET_PRECISION_COUNT; p++)
@@ -701,6 +702,10 @@ static int show(cli *c, int argc, char **argv)
                "training took %s\n",
                t->bracket, t->rung + 1, t->rungs, t->epochs, t->full_epochs, (long long)t->seed,
                t->attempts, t->attempts == 1 ? "" : "s", took);
+        if (t->drawn_epochs > t->full_epochs)
+            printf("  its run was fitted to the time budget: %d epochs, where the space drew %d "
+                   "(after 'tune select', 'train --epochs %d' trains the longer run)\n",
+                   t->full_epochs, t->drawn_epochs, t->drawn_epochs);
         if (t->trained) {
             printf("  validation accuracy: float32 %.2f%% (loss %.4f)",
                    100 * t->val_accuracy[ET_PRECISION_FLOAT32], t->val_loss[ET_PRECISION_FLOAT32]);
@@ -776,6 +781,15 @@ static int select_trial(cli *c, int argc, char **argv)
         printf("Next: edgetrain train   (trains it in full, %d epochs, with the int8 "
                "fallbacks)\n",
                imp.epochs);
+        et_tune_trial *t = malloc(sizeof *t);
+        et_error ignore = {0};
+        if (t && et_tune_trial_get(p, id, t, &ignore) == ET_OK &&
+            t->drawn_epochs > t->full_epochs)
+            printf("(The tuner fitted its run to the time budget: %d of the %d epochs drawn. The "
+                   "%d epochs give its figures again; 'edgetrain train --epochs %d' trains the "
+                   "longer run.)\n",
+                   t->full_epochs, t->drawn_epochs, t->full_epochs, t->drawn_epochs);
+        free(t);
     }
     et_project_close(p);
     return 0;

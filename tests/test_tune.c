@@ -392,6 +392,7 @@ Test(tune, a_time_budget_fits_the_brackets_or_skips_what_cannot_start, .timeout 
         cr_assert_lt(t[i].epochs, 1000);
         cr_assert_eq(t[i].impulse.epochs, t[i].full_epochs,
                      "the trial's impulse is the one its run trains (select gives it)");
+        cr_assert_eq(t[i].drawn_epochs, 1000, "what the space drew is kept");
     }
     if (n == 0)
         cr_assert(strstr(sum.stop_reason, "time budget"), "%s", sum.stop_reason);

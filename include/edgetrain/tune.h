@@ -158,9 +158,12 @@ typedef struct et_tune_trial {
     int rungs;                /* rungs of its bracket (the last is rungs - 1) */
     et_trial_status status;
     char impulse_json[4096];  /* canonical impulse JSON (learning.epochs = the full epochs) */
-    et_impulse impulse;
+    et_impulse impulse;       /* the impulse the trial stands for (epochs = full_epochs) */
     int64_t seed;             /* learning.seed */
-    int full_epochs;          /* the impulse's epochs: what the last rung trains */
+    int full_epochs;          /* the epochs of its run: what its last rung ends at, and what
+                                 its learning-rate schedule spans */
+    int drawn_epochs;         /* the epochs the space drew; more than full_epochs when its
+                                 bracket was fitted to the time budget */
     int rung_epochs;          /* epochs its current rung trains */
     int epochs;               /* epochs of the recorded results (0: not trained) */
     int from_epoch;           /* its last rung went on from the weights after this many

@@ -103,6 +103,7 @@ static void trial_from_row(sqlite3_stmt *st, et_tune_trial *t)
      * fewer than drawn when its bracket was fitted to the time left (the
      * column keeps the drawn one, which later draws are compared with). Then
      * 'tune select' gives the impulse whose training the trial measured. */
+    t->drawn_epochs = t->impulse.epochs;
     if (t->full_epochs > 0 && t->impulse.epochs != t->full_epochs) {
         t->impulse.epochs = t->full_epochs;
         char *j = et_impulse_to_json(&t->impulse, false);
