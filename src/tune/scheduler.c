@@ -587,7 +587,11 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
                     mean += rung_cost(t, &list[i].imp, list[i].full, k, rungs) / admitted_n;
             total += ceil((double)nk / t->jobs) * mean;
         }
-        double avail = 0.9 * drawing_time(t);
+        /* Successive halving's first bracket gets a third of that time: a run
+         * that ends early (a usable model within minutes, and estimates
+         * calibrated on whole rungs) before the brackets after it take the
+         * rest. */
+        double avail = 0.9 * drawing_time(t) * (bracket == 0 && t->rungs > 1 ? 1.0 / 3 : 1.0);
         if (total > avail && total > 0)
             for (int i = 0; i < n; i++) {
                 int f = (int)floor(list[i].full * avail / total);
