@@ -150,7 +150,7 @@ static et_status tune_select_retrain(cli *c, et_project *p, const et_target *tar
     et_tune_space_destroy(space);
     if (rc < 0 || d->s.best_trial == 0)
         return rc;
-    if ((rc = et_tune_select(p, d->s.best_trial, &d->selected_version, err)) < 0)
+    if ((rc = et_tune_select(p, d->s.best_trial, &d->selected_version, NULL, err)) < 0)
         return rc;
     int64_t v = 0;
     if ((rc = et_impulse_current(p, &d->after.imp, &v, err)) < 0)
@@ -269,8 +269,7 @@ static json_t *demo_profiles(et_project *p, const et_target_catalog *cat, int64_
         et_error e = {0};
         if (et_targets_lookup(cat, profile_targets[k], &t, &e) < 0 ||
             et_profile_project(p, ET_PROFILE_MODEL, id, t, NULL, &rep, &e) < 0) {
-            et_log_warn("profiling model %lld on %s: %s", (long long)id, profile_targets[k],
-                        e.msg);
+            et_log_warn("profiling model %lld on %s: %s", (long long)id, profile_targets[k], e.msg);
             continue;
         }
         json_t *one = arr ? json_pack("{s:s}", "target", profile_targets[k]) : NULL;

@@ -757,9 +757,11 @@ static int select_trial(cli *c, int argc, char **argv)
     if (cli_open(c, &p, &err) < 0)
         return cli_fail(c, &err);
     int64_t version = 0;
-    if (et_tune_select(p, id, &version, &err) < 0) {
+    et_tune_trial *t = malloc(sizeof *t);
+    if (!t || et_tune_select(p, id, &version, t, &err) < 0) {
+        free(t);
         et_project_close(p);
-        return cli_fail(c, &err);
+        return cli_fail(c, t ? &err : &(et_error){ET_ENOMEM, "out of memory"});
     }
     /* Versions are numbered in order: the one before is what it replaced. */
     int64_t before = version - 1;
@@ -781,16 +783,13 @@ static int select_trial(cli *c, int argc, char **argv)
         printf("Next: edgetrain train   (trains it in full, %d epochs, with the int8 "
                "fallbacks)\n",
                imp.epochs);
-        et_tune_trial *t = malloc(sizeof *t);
-        et_error ignore = {0};
-        if (t && et_tune_trial_get(p, id, t, &ignore) == ET_OK &&
-            t->drawn_epochs > t->full_epochs)
+        if (t->drawn_epochs > t->full_epochs)
             printf("(The tuner fitted its run to the time budget: %d of the %d epochs drawn. The "
                    "%d epochs give its figures again; 'edgetrain train --epochs %d' trains the "
                    "longer run.)\n",
                    t->full_epochs, t->drawn_epochs, t->full_epochs, t->drawn_epochs);
-        free(t);
     }
+    free(t);
     et_project_close(p);
     return 0;
 }

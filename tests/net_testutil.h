@@ -88,4 +88,19 @@ static inline void forward(et_net *n, const float *x, int batch, bool training, 
     cr_assert_eq(et_net_forward(n, x, batch, training, seed, &err), ET_OK, "%s", err.msg);
 }
 
+/* Sets every batch norm gamma to Keras' 1, including those that end a
+ * residual branch, which et_net_init starts at 0 (zero-gamma): with them at
+ * 0 no gradient flows into a branch, and a check of the branch's gradients
+ * would compare zeros. */
+static inline void keras_gammas(et_net *n)
+{
+    const et_model *m = et_net_model(n);
+    float *p = et_net_params(n);
+    for (int i = 0; i < et_model_node_count(m); i++) {
+        const et_nn_node *nd = et_nn_node_at(m, i);
+        for (int c = 0; nd->info.kind == ET_NODE_BATCHNORM && c < nd->out_dims.c; c++)
+            p[nd->gamma + c] = 1.0f;
+    }
+}
+
 #endif

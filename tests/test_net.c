@@ -474,8 +474,10 @@ Test(net, adam_and_sgd_follow_keras)
     check_optimizer(&sgd);
 }
 
-/* Batch norm starts as Keras' (gamma 1, beta 0, moving mean 0, variance 1);
- * the optimizer trains gamma and beta and leaves the moving statistics alone. */
+/* Batch norm starts as Keras' (gamma 1, beta 0, moving mean 0, variance 1),
+ * except that the one ending a residual branch (the add's second input)
+ * starts with gamma 0; the optimizer trains gamma and beta and leaves the
+ * moving statistics alone. */
 Test(net, batch_norm_init_and_steps)
 {
     et_impulse imp = tiny_v2();
@@ -485,7 +487,7 @@ Test(net, batch_norm_init_and_steps)
     float *x = random_input(m, 2, 8), *p = et_net_params(n);
     const int32_t y[2] = {0, 1};
     et_error err = {0};
-    size_t np = et_net_param_count(n), moved = 0;
+    size_t np = et_net_param_count(n), moved = 0, zero = 0;
     float *before = malloc(np * sizeof *before);
     memcpy(before, p, np * sizeof *before);
     forward(n, x, 2, true, 0);
@@ -497,16 +499,23 @@ Test(net, batch_norm_init_and_steps)
     for (int i = 0; i < et_model_node_count(m); i++) {
         const et_nn_node *nd = et_nn_node_at(m, i);
         for (int c = 0; nd->info.kind == ET_NODE_BATCHNORM && c < nd->out_dims.c; c++) {
-            cr_assert(before[nd->gamma + c] == 1 && before[nd->beta + c] == 0 &&
-                      before[nd->moving_mean + c] == 0 && before[nd->moving_var + c] == 1);
+            bool branch = false;
+            for (int j = i + 1; j < et_model_node_count(m); j++)
+                branch |= et_nn_node_at(m, j)->info.kind == ET_NODE_ADD &&
+                          et_nn_node_at(m, j)->info.inputs[1] == i;
+            zero += branch;
+            cr_assert(before[nd->gamma + c] == (branch ? 0.0f : 1.0f) &&
+                      before[nd->beta + c] == 0 && before[nd->moving_mean + c] == 0 &&
+                      before[nd->moving_var + c] == 1);
             cr_assert(p[nd->moving_mean + c] == stats[nd->moving_mean + c] &&
                           p[nd->moving_var + c] == stats[nd->moving_var + c],
                       "%s", nd->info.name);
             cr_assert_eq(et_net_grads(n)[nd->moving_var + c], 0.0f);
-            moved += p[nd->gamma + c] != 1.0f;
+            moved += p[nd->gamma + c] != before[nd->gamma + c];
         }
     }
     cr_assert_gt(moved, 0, "gamma is trained");
+    cr_assert_gt(zero, 0, "the tiny MobileNetV2 has residual branches");
     free(before);
     free(stats);
     free(x);

@@ -156,6 +156,7 @@ static void fd_run(const fd_case *c, const char *what)
     fd_state s = {.n = make_net(m, c->batch, c->kernels), .noise = c->noise ? c->noise : 1e-7};
     et_net *n = s.n;
     et_net_init(n, c->seed);
+    keras_gammas(n);
     s.x = random_input(m, c->batch, 17);
     for (int b = 0; b < c->batch; b++)
         s.labels[b] = (b * 2 + 1) % 3;
@@ -337,6 +338,8 @@ Test(net_grad, fast_and_ref_agree_on_mobilenetv2, .timeout = 600)
     et_net *nr = make_net(m, 8, ET_KERNELS_REF), *nf = make_net(m, 8, ET_KERNELS_FAST);
     et_net_init(nr, 12);
     et_net_init(nf, 12);
+    keras_gammas(nr);
+    keras_gammas(nf);
     float *x = random_input(m, 8, 40);
     const int32_t y[8] = {0, 1, 2, 0, 1, 2, 0, 1};
     et_error err = {0};

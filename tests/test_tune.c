@@ -723,7 +723,7 @@ Test(tune, a_failing_trial_is_recorded_and_the_run_goes_on, .timeout = 60)
         if (t[i].status != ET_TRIAL_FAILED)
             continue;
         int64_t version = 0;
-        cr_assert_eq(et_tune_select(p, t[i].id, &version, &err), ET_EINVAL);
+        cr_assert_eq(et_tune_select(p, t[i].id, &version, NULL, &err), ET_EINVAL);
         cr_assert(strstr(err.msg, "never trained"), "%s", err.msg);
     }
     cr_assert_eq(tu_db_int(proj, "SELECT count(*) FROM impulses"), 0);
@@ -1091,6 +1091,11 @@ Test(tune, cli_list_show_select_revert_and_plot, .timeout = 120)
                      json_object_get(json_object_get(j, "impulse"), "learning"), "epochs")),
                  7, "reverted: %s", out);
     json_decref(j);
+    free(out);
+    /* The text form names the trial and the training that follows. */
+    cr_assert_eq(tu_run(&out, NULL, "-C", proj, "tune", "select", id, NULL), 0);
+    snprintf(note, sizeof note, "is trial %lld's", (long long)best_id);
+    cr_assert(strstr(out, note) && strstr(out, "Next: edgetrain train"), "%s", out);
     free(out);
 
     const char *svg = tu_path(dir, "tuner.svg"), *png = tu_path(dir, "tuner.png");

@@ -237,8 +237,10 @@ et_status et_tune_trial_get(et_project *p, int64_t id, et_tune_trial *out, et_er
 
 /* Stores trial id's impulse as the project's new impulse version, note
  * "tune select ID" (the previous version stays in the history). ET_EINVAL
- * when the trial has no results (skipped, failed, never trained). */
-et_status et_tune_select(et_project *p, int64_t id, int64_t *version, et_error *err);
+ * when the trial has no results (skipped, failed, never trained). trial,
+ * when not NULL, receives the trial as read (its pareto flag not computed). */
+et_status et_tune_select(et_project *p, int64_t id, int64_t *version, et_tune_trial *trial,
+                         et_error *err);
 
 /* ------------------------------------------------------------------------
  * Running the tuner.
@@ -278,6 +280,10 @@ typedef struct et_tune_options {
                                  best trial trains on (scheduler.c, extend_best); 0 = 1/3.
                                  Not stored with the run: a resumed run uses the default
                                  unless given again */
+    double first_share;       /* successive halving with a time budget: the share of the
+                                 drawing time (before the endgame) that the first bracket's
+                                 runs are fitted to, so that one run ends early (scheduler.c,
+                                 draw_bracket); 0 = 1/3. Not stored with the run */
 } et_tune_options;
 
 /* Objective int8 accuracy, seed -1, eta 3, 3 rungs, everything else 0. */

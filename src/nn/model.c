@@ -344,8 +344,9 @@ int et_nn_dropout(et_model *m, int in, double rate, const char *fmt, ...)
     return commit(m, n, 0, 0, 0);
 }
 
-int et_nn_add(et_model *m, int a, int b, const char *fmt, ...)
+int et_nn_add(et_model *m, int shortcut, int branch, const char *fmt, ...)
 {
+    int a = shortcut, b = branch;
     if (!input_ok(m, a) || !input_ok(m, b))
         return -1;
     const et_dims *da = &m->nodes[a].out_dims, *db = &m->nodes[b].out_dims;

@@ -77,7 +77,8 @@ int et_nn_batchnorm(et_model *m, int in, double epsilon, double momentum, const 
     __attribute__((format(printf, 5, 6)));
 int et_nn_dropout(et_model *m, int in, double rate, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int et_nn_add(et_model *m, int a, int b, const char *fmt, ...)
+/* shortcut + branch: a batch norm as the branch starts with gamma 0 (et_net_init). */
+int et_nn_add(et_model *m, int shortcut, int branch, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* relu, relu6, global_avgpool, flatten, softmax: one input, no settings. */
 int et_nn_unary(et_model *m, et_node_kind kind, int in, const char *fmt, ...)

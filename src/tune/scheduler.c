@@ -66,7 +66,8 @@ typedef struct tuner {
     int64_t seed;
     int jobs, eta, rungs, min_steps;
     double endgame_share; /* of budget_s: the endgame (extend_best) */
-    int threads; /* a job's share of the cores: what estimates assume */
+    double first_share;   /* of the drawing time: the first bracket's runs */
+    int threads;          /* a job's share of the cores: what estimates assume */
     int cores;
     double seconds_before, t0;
     /* The data. */
@@ -104,7 +105,7 @@ static double remaining(const tuner *t)
 static double drawing_time(const tuner *t)
 {
     return t->rungs > 1 && t->budget_s > 0 ? remaining(t) - t->budget_s * t->endgame_share
-                                            : remaining(t);
+                                           : remaining(t);
 }
 
 static void note(tuner *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -587,11 +588,12 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
                     mean += rung_cost(t, &list[i].imp, list[i].full, k, rungs) / admitted_n;
             total += ceil((double)nk / t->jobs) * mean;
         }
-        /* Successive halving's first bracket gets a third of that time: a run
-         * that ends early (a usable model within minutes, and estimates
-         * calibrated on whole rungs) before the brackets after it take the
-         * rest. */
-        double avail = 0.9 * drawing_time(t) * (bracket == 0 && t->rungs > 1 ? 1.0 / 3 : 1.0);
+        /* Successive halving's first bracket gets a share of that time
+         * (first_share, a third by default): a run that ends early (a usable
+         * model within minutes, and estimates calibrated on whole rungs)
+         * before the brackets after it take the rest. */
+        double avail =
+            0.9 * drawing_time(t) * (bracket == 0 && t->rungs > 1 ? t->first_share : 1.0);
         if (total > avail && total > 0)
             for (int i = 0; i < n; i++) {
                 int f = (int)floor(list[i].full * avail / total);
@@ -838,7 +840,7 @@ static et_status extend_best(tuner *t, bool *extended, et_error *err)
             char why[200];
             snprintf(why, sizeof why,
                      TUNE_ENDGAME_MARK " the best trial cut short trained on to epoch %d of %d "
-                     "(from %s) in the last of the time budget",
+                                       "(from %s) in the last of the time budget",
                      have + more, x->full_epochs,
                      have ? "its weights" : "the start: its weights were gone");
             rc = tune_exec(t->p, err, NULL,
@@ -951,8 +953,7 @@ static double deadline(const tuner *t, const et_tune_trial *tr)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9 + left;
 }
 
-static et_status spawn(tuner *t, const et_tune_trial *tr, int nthreads, pid_t *pid,
-                       et_error *err)
+static et_status spawn(tuner *t, const et_tune_trial *tr, int nthreads, pid_t *pid, et_error *err)
 {
     int64_t id = tr->id;
     char trial[32], threads[16], until[32];
@@ -1192,6 +1193,7 @@ static et_status new_run(tuner *t, et_error *err)
     t->rungs = o->rungs ? o->rungs : 3;
     t->min_steps = o->min_steps ? o->min_steps : 200;
     t->endgame_share = o->endgame_share > 0 && o->endgame_share < 1 ? o->endgame_share : 1.0 / 3;
+    t->first_share = o->first_share > 0 && o->first_share <= 1 ? o->first_share : 1.0 / 3;
     if (t->eta < 2 || t->eta > 10 || t->rungs < 1 || t->rungs > 5 || t->min_steps < 0)
         return et_error_set(err, ET_EINVAL,
                             "scheduler: eta %d (2..10), rungs %d (1..5), min steps %d (>= 0)",

@@ -312,12 +312,15 @@ et_status et_tune_trial_get(et_project *p, int64_t id, et_tune_trial *out, et_er
     return ET_OK;
 }
 
-et_status et_tune_select(et_project *p, int64_t id, int64_t *version, et_error *err)
+et_status et_tune_select(et_project *p, int64_t id, int64_t *version, et_tune_trial *trial,
+                         et_error *err)
 {
     et_tune_trial t;
     et_status rc = tune_trial_read(p, id, &t, err);
     if (rc < 0)
         return rc;
+    if (trial)
+        *trial = t;
     if (!t.trained)
         return et_error_set(err, ET_EINVAL,
                             "trial %lld is %s and was never trained%s%s; pick a done or pruned "
