@@ -302,6 +302,56 @@ static float *v2_params_after(const et_net_ops *k, bool fq, float **input_grad)
  * (forward, and backward with the mask recomputed, or read from the ReLU6's
  * output under fake quantization); the unfused fast kernels one by one give
  * the same bits. */
+/* et_net_bn_restart (precise batch norm, train.c): after a restart, the
+ * moving mean and variance are the plain average of the next passes' batch
+ * means and unbiased variances, whatever they held before. */
+Test(net, batch_norm_restart_averages_the_next_batches)
+{
+    et_impulse imp = tiny_v2();
+    et_model *m = build(&imp, 3, 1);
+    et_net *n = make_net(m, 4, ET_KERNELS_FAST);
+    et_net_init(n, 3);
+    int conv = et_model_find(m, "Conv1"), bn = et_model_find(m, "bn_Conv1");
+    const et_nn_node *bnn = et_nn_node_at(m, bn);
+    int nc = bnn->out_dims.c;
+    size_t rows = 4 * (size_t)bnn->out_dims.h * bnn->out_dims.w;
+    for (int s = 0; s < 3; s++) { /* moving statistics away from any average below */
+        float *x = random_input(m, 4, 100 + (uint32_t)s);
+        for (size_t i = 0; i < 4 * 32 * 32; i++)
+            x[i] = x[i] * 3 + 2;
+        forward(n, x, 4, true, (uint64_t)s);
+        free(x);
+    }
+    et_net_bn_restart(n);
+    double *mean = calloc((size_t)nc, sizeof *mean), *var = calloc((size_t)nc, sizeof *var);
+    const int passes = 3;
+    for (int s = 0; s < passes; s++) {
+        float *x = random_input(m, 4, 200 + (uint32_t)s);
+        forward(n, x, 4, true, (uint64_t)s);
+        const float *cy = et_net_node_output(n, conv);
+        for (int c = 0; c < nc; c++) {
+            double mu = 0, sq = 0;
+            for (size_t r = 0; r < rows; r++)
+                mu += cy[r * nc + c];
+            mu /= (double)rows;
+            for (size_t r = 0; r < rows; r++)
+                sq += (cy[r * nc + c] - mu) * (cy[r * nc + c] - mu);
+            mean[c] += mu / passes;
+            var[c] += sq / (double)(rows - 1) / passes;
+        }
+        free(x);
+    }
+    const float *p = et_net_params(n);
+    for (int c = 0; c < nc; c++) {
+        cr_assert_float_eq(p[bnn->moving_mean + c], mean[c], 1e-5 + 1e-4 * fabs(mean[c]), "%d", c);
+        cr_assert_float_eq(p[bnn->moving_var + c], var[c], 1e-5 + 1e-4 * var[c], "%d", c);
+    }
+    free(mean);
+    free(var);
+    et_net_destroy(n);
+    et_model_destroy(m);
+}
+
 Test(net, fused_batchnorm_relu6_gives_the_unfused_bits, .timeout = 120)
 {
     et_impulse imp = tiny_v2();

@@ -556,6 +556,53 @@ Test(tune, successive_halving_promotes_the_best_and_prunes_the_rest, .timeout = 
 
 /* et_train's warm start: a checkpoint after 2 epochs, then 2 more on top of
  * it; a checkpoint of another impulse is refused with the file's name. */
+/* Validation loss of each epoch (1..4) of a run, by et_train's callback. */
+static void keep_val_loss(void *ctx, const et_epoch_stats *s)
+{
+    if (s->epoch >= 1 && s->epoch <= 4)
+        ((double *)ctx)[s->epoch] = s->val_loss;
+}
+
+/* Trains o's impulse for 4 epochs straight, then as 2 + 2 epochs over one
+ * 4-epoch schedule through checkpoint ckpt: the same figures, bit for bit,
+ * the last two epochs' validation losses included. The first part differs
+ * from a 2-epoch run's loss two_epoch_loss (when not 0): its rate decays
+ * over 4 epochs. */
+static void two_parts_are_one_run(et_project *p, et_train_options *o, const char *ckpt,
+                                  double two_epoch_loss)
+{
+    et_error err = {0};
+    double straight_val[5] = {0}, part_val[5] = {0};
+    o->init_from = NULL;
+    o->checkpoint_out = NULL;
+    o->epochs = 4;
+    o->schedule_epochs = 0;
+    et_train_result straight, part1, part2;
+    cr_assert_eq(et_train(p, o, keep_val_loss, straight_val, &straight, &err), 0, "%s", err.msg);
+    o->epochs = 2;
+    o->schedule_epochs = 4;
+    o->checkpoint_out = ckpt;
+    cr_assert_eq(et_train(p, o, NULL, NULL, &part1, &err), 0, "%s", err.msg);
+    if (two_epoch_loss)
+        cr_assert_neq(part1.validation.loss, two_epoch_loss,
+                      "the first part's rate decays over 4 epochs, not 2");
+    o->epochs = 4;
+    o->init_from = ckpt;
+    o->checkpoint_out = NULL;
+    cr_assert_eq(et_train(p, o, keep_val_loss, part_val, &part2, &err), 0, "%s", err.msg);
+    cr_assert_eq(part2.start_epoch, 2);
+    for (int e = 3; e <= 4; e++)
+        cr_assert_eq(part_val[e], straight_val[e], "epoch %d: %.9g vs %.9g", e, part_val[e],
+                     straight_val[e]);
+    cr_assert_eq(part2.best_epoch, straight.best_epoch);
+    cr_assert_eq(part2.validation.loss, straight.validation.loss, "%.9g vs %.9g",
+                 part2.validation.loss, straight.validation.loss);
+    cr_assert_eq(part2.validation.accuracy, straight.validation.accuracy);
+    et_train_result_free(&straight);
+    et_train_result_free(&part1);
+    et_train_result_free(&part2);
+}
+
 Test(tune, train_goes_on_from_a_checkpoint, .timeout = 60)
 {
     const char *dir = tu_tmpdir();
@@ -604,30 +651,17 @@ Test(tune, train_goes_on_from_a_checkpoint, .timeout = 60)
     cr_assert_eq(c.validation.loss, b.validation.loss, "the checkpoint keeps the best epoch");
     et_train_result_free(&c);
     /* A run in two parts over one schedule (the tuner's rungs) is the straight
-     * run, bit for bit: weights, schedule, optimizer state and best epoch go on. */
-    o.init_from = NULL;
-    o.checkpoint_out = NULL;
+     * run, bit for bit: weights, schedule, optimizer state and best epoch go
+     * on; with batch norm too (its statistics are re-estimated each epoch). */
+    two_parts_are_one_run(p, &o, ckpt, a.validation.loss);
+    et_impulse v2 = imp;
+    cr_assert_eq(et_impulse_set(&v2, "learning.model=mobilenetv2", &err), 0, "%s", err.msg);
+    cr_assert_eq(et_impulse_set(&v2, "input.width=32", &err), 0, "%s", err.msg);
+    cr_assert_eq(et_impulse_set(&v2, "input.height=32", &err), 0, "%s", err.msg);
+    o.impulse = &v2;
+    two_parts_are_one_run(p, &o, ckpt, 0);
+    o.impulse = &imp;
     o.epochs = 4;
-    et_train_result straight, part1, part2;
-    cr_assert_eq(et_train(p, &o, NULL, NULL, &straight, &err), 0, "%s", err.msg);
-    o.epochs = 2;
-    o.schedule_epochs = 4;
-    o.checkpoint_out = ckpt;
-    cr_assert_eq(et_train(p, &o, NULL, NULL, &part1, &err), 0, "%s", err.msg);
-    cr_assert_neq(part1.validation.loss, a.validation.loss,
-                  "the first part's rate decays over 4 epochs, not 2");
-    o.epochs = 4;
-    o.init_from = ckpt;
-    o.checkpoint_out = NULL;
-    cr_assert_eq(et_train(p, &o, NULL, NULL, &part2, &err), 0, "%s", err.msg);
-    cr_assert_eq(part2.start_epoch, 2);
-    cr_assert_eq(part2.best_epoch, straight.best_epoch);
-    cr_assert_eq(part2.validation.loss, straight.validation.loss, "%.9g vs %.9g",
-                 part2.validation.loss, straight.validation.loss);
-    cr_assert_eq(part2.validation.accuracy, straight.validation.accuracy);
-    et_train_result_free(&straight);
-    et_train_result_free(&part1);
-    et_train_result_free(&part2);
     /* A schedule shorter than the epochs trained: refused before any work. */
     o.init_from = NULL;
     o.schedule_epochs = 3;

@@ -281,6 +281,13 @@ int64_t et_net_steps(const et_net *n);
 float *et_net_optimizer_state(et_net *n, int which);
 void et_net_set_steps(et_net *n, int64_t steps);
 
+/* Restarts the batch-norm moving statistics' warm-up (net.c): each of the
+ * next training-mode forward passes, up to 1 / (1 - momentum) of them, moves
+ * the moving mean and variance to the plain average of the batch statistics
+ * seen since the restart. Forward passes over a few thousand samples after a
+ * restart re-estimate them for the current weights (precise batch norm). */
+void et_net_bn_restart(et_net *n);
+
 /* Learning-rate schedules for step 0 .. total_steps - 1.
  * constant: base.
  * cosine: Keras' CosineDecay(base, total_steps) with alpha 0:

@@ -119,6 +119,11 @@ float *et_net_optimizer_state(et_net *n, int which)
     return n->inference ? NULL : which == 0 ? n->opt_m : n->opt_v;
 }
 
+void et_net_bn_restart(et_net *n)
+{
+    n->bn_updates = 0;
+}
+
 void et_net_set_steps(et_net *n, int64_t steps)
 {
     n->opt_steps = steps;
