@@ -7,9 +7,10 @@
 # Prints each strategy's best-so-far int8 validation accuracy (of trials
 # within the budgets) at 5, 10, 20 and 30 minutes (those within the budget;
 # quarters of it when the budget is under 10 minutes).
-#   bench/tune_vs_random.sh [BUILD_DIR] [WORK_DIR] [BUDGET] [JOBS]
+#   bench/tune_vs_random.sh [BUILD_DIR] [WORK_DIR] [BUDGET] [JOBS] [STRATEGIES]
 # BUDGET per strategy (default 30m: the benchmark takes an hour); JOBS
-# default: the tuner's own (one per core). The features (28 and 32 px
+# default: the tuner's own (one per core); STRATEGIES default "halving random"
+# ("halving" alone gives the scheduler's curve, not the comparison). The features (28 and 32 px
 # grayscale) are made before either run, so that neither pays for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ build=${1:-build}
 work=${2:-/tmp/edgetrain-tune-bench}
 budget=${3:-30m}
 jobs=${4:-}
+strategies=${5:-halving random}
 fm=/usr/share/datasets/fashion-mnist
 [[ -d $fm ]] || { echo "install dataset-fashion-mnist (scripts/setup.sh)" >&2; exit 2; }
 cmake --build "$build" --target edgetrain >/dev/null
@@ -38,7 +40,7 @@ args=(--target cortex-m4f-80mhz --max-ram 128k --max-rom 512k --max-latency 500m
 [[ -n $jobs ]] && args+=(--jobs "$jobs")
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 runs=()
-for strategy in halving random; do
+for strategy in $strategies; do
   echo "tuning: $strategy, $budget" >&2
   run=$("${et[@]}" tune --strategy "$strategy" "${args[@]}" \
         | python3 -c "import json,sys; print(json.load(sys.stdin)['run'])")
