@@ -415,6 +415,18 @@ Test(tune, endgame_epochs_fit_the_time_left)
     cr_assert_eq(tune_endgame_epochs(10, 3, 3, 100), 0, "no estimate");
 }
 
+/* Estimates are scaled per model kind once that kind has finished a rung,
+ * by all kinds' ratio before, and by nothing before any rung. */
+Test(tune, time_ratio_is_learnt_per_model_kind)
+{
+    cr_assert_float_eq(tune_time_ratio(0, 0, 0, 0), 1.0, 1e-12, "nothing measured");
+    cr_assert_float_eq(tune_time_ratio(0, 0, 30, 10), 3.0, 1e-12, "all kinds' ratio");
+    cr_assert_float_eq(tune_time_ratio(50, 10, 30, 10), 5.0, 1e-12, "the kind's own ratio");
+    cr_assert_float_eq(tune_time_ratio(1, 10, 30, 10), 0.1, 1e-12);
+    cr_assert_float_eq(tune_time_ratio(1000, 1, 0, 0), 20.0, 1e-12, "capped");
+    cr_assert_float_eq(tune_time_ratio(0.001, 1, 0, 0), 0.05, 1e-12, "floored");
+}
+
 Test(tune, the_endgame_trains_the_leader_on, .timeout = 60)
 {
     const char *dir = tu_tmpdir();

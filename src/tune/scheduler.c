@@ -85,7 +85,8 @@ typedef struct tuner {
      * estimates are scaled by the ratio, which covers what the machine's
      * rates miss (other load, jobs sharing memory bandwidth). */
     double est_sum, measured_sum;
-    bool time_limited; /* something was cut short, skipped or dropped for time */
+    double est_kind[3], measured_kind[3]; /* the same, per et_model_kind */
+    bool time_limited;                    /* something was cut short, skipped or dropped for time */
     char stop[256];
 } tuner;
 
@@ -255,11 +256,26 @@ static double estimate_raw(const tuner *t, const et_impulse *imp, int epochs)
     return e.seconds;
 }
 
+double tune_time_ratio(double measured_kind, double estimated_kind, double measured_all,
+                       double estimated_all)
+{
+    double ratio = estimated_kind > 0  ? measured_kind / estimated_kind
+                   : estimated_all > 0 ? measured_all / estimated_all
+                                       : 1;
+    return ratio < 0.05 ? 0.05 : ratio > 20 ? 20 : ratio;
+}
+
+static int kind_index(const et_impulse *imp)
+{
+    int k = (int)imp->model;
+    return k >= 0 && k < 3 ? k : 0;
+}
+
 static double estimate(const tuner *t, const et_impulse *imp, int epochs)
 {
-    double ratio = t->est_sum > 0 ? t->measured_sum / t->est_sum : 1;
-    ratio = ratio < 0.05 ? 0.05 : ratio > 20 ? 20 : ratio;
-    return estimate_raw(t, imp, epochs) * ratio;
+    int k = kind_index(imp);
+    return estimate_raw(t, imp, epochs) *
+           tune_time_ratio(t->measured_kind[k], t->est_kind[k], t->measured_sum, t->est_sum);
 }
 
 /* A rung finished: what it took goes into the ratio. */
@@ -278,6 +294,8 @@ static void learn(tuner *t, int64_t id)
         if (seconds > 0 && raw > 0) {
             t->est_sum += raw;
             t->measured_sum += seconds;
+            t->est_kind[kind_index(&tr->impulse)] += raw;
+            t->measured_kind[kind_index(&tr->impulse)] += seconds;
         }
         json_decref(h);
     }

@@ -86,6 +86,15 @@ int tune_warm_epochs(et_project *p, const et_tune_trial *tr);
  * two_epochs (the difference is what each further epoch costs); 0 when not
  * even one fits. */
 int tune_endgame_epochs(double seconds, double one_epoch, double two_epochs, int most);
+/* The factor that scales an estimate of a model of one kind (conv,
+ * MobileNetV1, V2) to the time it will take: what that kind's finished rungs
+ * took against their raw estimates (measured_kind / estimated_kind), or, until
+ * one of its rungs is done, what all kinds' took; 1 with nothing measured.
+ * Kept within 0.05..20. The per-op rates err differently per architecture
+ * (MobileNets' depthwise layers, adds and int8 evaluation cost more than they
+ * price), so one factor for all would misprice one kind by the other's. */
+double tune_time_ratio(double measured_kind, double estimated_kind, double measured_all,
+                       double estimated_all);
 /* Removes a trial's checkpoints (trial 0: every trial's, and the folder). */
 void tune_checkpoints_remove(et_project *p, int64_t run, int64_t trial);
 
