@@ -615,6 +615,41 @@ static void two_parts_are_one_run(et_project *p, et_train_options *o, const char
     et_train_result_free(&part2);
 }
 
+/* Quantization-aware fine-tuning of a net with batch norm: its statistics
+ * are re-estimated after each fine-tuning epoch under fake quantization,
+ * and the int8 model made from them predicts as the float32 one does on
+ * this separable set. */
+Test(tune, int8_fine_tuning_of_a_batch_norm_net, .timeout = 60)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = make_project(dir, 12);
+    et_project *p = tu_open(proj);
+    et_impulse imp;
+    int64_t version = 0;
+    et_error err = {0};
+    cr_assert_eq(et_impulse_current(p, &imp, &version, &err), 0, "%s", err.msg);
+    const char *const set[] = {"learning.model=mobilenetv2", "input.width=32", "input.height=32",
+                               "learning.batch_size=8", "learning.learning_rate=0.005"};
+    for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
+        cr_assert_eq(et_impulse_set(&imp, set[i], &err), 0, "%s", err.msg);
+    et_train_options o = et_train_defaults();
+    o.impulse = &imp;
+    o.no_save = true;
+    o.epochs = 6;
+    o.qat = true;
+    o.qat_epochs = 2;
+    et_train_result r;
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &r, &err), 0, "%s", err.msg);
+    cr_assert(r.has_int8, "%s", r.quant_error);
+    cr_assert(!strcmp(r.quant_path, "minmax") || !strcmp(r.quant_path, "mse") ||
+                  !strcmp(r.quant_path, "qat"),
+              "%s", r.quant_path);
+    cr_assert_gt(r.validation.accuracy, 0.9, "float32 learns the three patterns");
+    cr_assert_geq(r.agreement, 0.8, "int8 predicts as float32 does (%.3f)", r.agreement);
+    et_train_result_free(&r);
+    et_project_close(p);
+}
+
 Test(tune, train_goes_on_from_a_checkpoint, .timeout = 60)
 {
     const char *dir = tu_tmpdir();

@@ -154,7 +154,7 @@ void et_trainer_fill_batch(et_trainer *t, size_t start, size_t b, uint64_t *s)
     }
 }
 
-/* The most training samples precise_batchnorm reads: enough for every
+/* The most training samples et_trainer_precise_batchnorm reads: enough for every
  * channel's statistics (PreciseBN, Wu & Johnson 2021, uses some 10^4 on
  * ImageNet), a few percent of an epoch's time as forward passes alone. */
 #define ET_PRECISE_BN_SAMPLES 4096
@@ -178,8 +178,10 @@ static bool has_batchnorm(const et_model *m)
  * early rungs. Afterwards the warm-up restarts, so a run resumed from a
  * checkpoint trains as the straight run does. The training-time estimate
  * leaves this pass out (some 3 % of an epoch of 48,000 rows). */
-static et_status precise_batchnorm(et_trainer *t, uint64_t seed, et_error *err)
+et_status et_trainer_precise_batchnorm(et_trainer *t, uint64_t seed, et_error *err)
 {
+    if (!has_batchnorm(et_net_model(t->net)))
+        return ET_OK;
     et_net_bn_restart(t->net);
     size_t n = t->n_train < ET_PRECISE_BN_SAMPLES ? t->n_train : ET_PRECISE_BN_SAMPLES;
     et_status rc = ET_OK;
@@ -541,7 +543,6 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
         }
     }
     double loop_t0 = et_now_s();
-    bool bn = model && has_batchnorm(model);
     for (int epoch = start + 1; rc == ET_OK && epoch <= epochs; epoch++) {
         double e0 = et_now_s();
         uint64_t s = epoch_shuffle_seed(&imp, epoch);
@@ -588,8 +589,8 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
         if (rc < 0 || out->interrupted || out->deadline_reached)
             break;
         double train_s = et_now_s() - e0;
-        if (bn)
-            rc = precise_batchnorm(&t, (uint64_t)imp.seed * 1000003ull + (uint64_t)step, err);
+        rc =
+            et_trainer_precise_batchnorm(&t, (uint64_t)imp.seed * 1000003ull + (uint64_t)step, err);
         if (rc < 0)
             break;
         et_metrics m;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define QAT_DEFAULT_EPOCHS 3
-#define QAT_LR_SHARE 0.1 /* fine-tuning runs at a tenth of the training rate */
+#define QAT_LR_SHARE 0.1       /* fine-tuning runs at a tenth of the training rate */
 #define INT8_FEW_VALIDATION 20 /* fewer validation samples: a warning before converting */
 
 /* One int8 model and its validation figures. */
@@ -102,6 +102,11 @@ static et_status qat_finetune(et_trainer *t, const et_quant_result *grid,
         }
         et_progress_end(&bar);
         if (rc < 0 || stopped)
+            break;
+        /* The statistics the conversion folds in: of this epoch's weights,
+         * fake-quantized as the int8 model will compute. */
+        rc = et_trainer_precise_batchnorm(t, (uint64_t)t->imp->seed * 7000003ull + step, err);
+        if (rc < 0)
             break;
         et_metrics m;
         rc = et_trainer_validate(t, &m, err);

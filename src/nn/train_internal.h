@@ -38,6 +38,12 @@ void et_trainer_shuffle(et_trainer *t, uint64_t *s);
  * augmented when the impulse says so (draws from s). */
 void et_trainer_fill_batch(et_trainer *t, size_t start, size_t b, uint64_t *s);
 
+/* For a net with batch norm, re-estimates its moving statistics for the
+ * current weights from the first training rows in their current order
+ * (precise batch norm, train.c); seed draws the dropout masks of those
+ * forward passes, which change nothing. ET_OK at once without batch norm. */
+et_status et_trainer_precise_batchnorm(et_trainer *t, uint64_t seed, et_error *err);
+
 /* Inference over the validation rows with the net's current parameters:
  * probs, truth, ids and the metrics m (release with et_metrics_free). */
 et_status et_trainer_validate(et_trainer *t, et_metrics *m, et_error *err);
