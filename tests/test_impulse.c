@@ -150,6 +150,10 @@ Test(impulse, switching_models_and_cross_checks)
     cr_assert_float_eq(imp.alpha, 0.35, 1e-12);
     cr_assert_eq(imp.head_neurons, 16);
     cr_assert_float_eq(imp.dropout, 0.1, 1e-12);
+    /* The transfer block trains 20 epochs at 0.0005 with augmentation. */
+    cr_assert_eq(imp.epochs, 20);
+    cr_assert_float_eq(imp.learning_rate, 0.0005, 1e-12);
+    cr_assert(imp.augment);
     cr_assert_eq(et_impulse_validate(&imp, &err), 0, "%s", err.msg);
     cr_assert_eq(set(&imp, "learning.alpha=0.25", &err), 0);
     cr_assert_eq(et_impulse_validate(&imp, &err), ET_EINVAL);
@@ -164,6 +168,15 @@ Test(impulse, switching_models_and_cross_checks)
     cr_assert_eq(set(&imp, "learning.type=conv", &err), 0);
     cr_assert_eq(imp.model, ET_MODEL_CONV);
     cr_assert_eq(imp.n_conv, 2);
+    et_impulse d = et_impulse_defaults();
+    cr_assert(imp.epochs == d.epochs && imp.learning_rate == d.learning_rate && !imp.augment,
+              "the conv net's training returns");
+    /* A setting after the switch is kept; MobileNet to MobileNet keeps them. */
+    cr_assert_eq(set(&imp, "learning.model=mobilenetv2", &err), 0);
+    cr_assert_eq(set(&imp, "learning.augment=false", &err), 0);
+    cr_assert_eq(set(&imp, "learning.model=mobilenetv1", &err), 0);
+    cr_assert(!imp.augment);
+    cr_assert_eq(set(&imp, "learning.type=conv", &err), 0);
     cr_assert_eq(set(&imp, "input.width=8", &err), 0);
     cr_assert_eq(set(&imp, "learning.conv_layers=8:3,8:3,8:3,8:3", &err), 0);
     cr_assert_eq(et_impulse_validate(&imp, &err), ET_EINVAL);
