@@ -568,6 +568,16 @@ Test(tune, successive_halving_promotes_the_best_and_prunes_the_rest, .timeout = 
 
 /* et_train's warm start: a checkpoint after 2 epochs, then 2 more on top of
  * it; a checkpoint of another impulse is refused with the file's name. */
+/* make_project(dir, 12) opened, and its current impulse in *imp. */
+static et_project *project_of_12(const char *dir, et_impulse *imp)
+{
+    et_project *p = tu_open(make_project(dir, 12));
+    int64_t version = 0;
+    et_error err = {0};
+    cr_assert_eq(et_impulse_current(p, imp, &version, &err), 0, "%s", err.msg);
+    return p;
+}
+
 /* Validation loss of each epoch (1..4) of a run, by et_train's callback. */
 static void keep_val_loss(void *ctx, const et_epoch_stats *s)
 {
@@ -622,12 +632,9 @@ static void two_parts_are_one_run(et_project *p, et_train_options *o, const char
 Test(tune, int8_fine_tuning_of_a_batch_norm_net, .timeout = 60)
 {
     const char *dir = tu_tmpdir();
-    const char *proj = make_project(dir, 12);
-    et_project *p = tu_open(proj);
     et_impulse imp;
-    int64_t version = 0;
+    et_project *p = project_of_12(dir, &imp);
     et_error err = {0};
-    cr_assert_eq(et_impulse_current(p, &imp, &version, &err), 0, "%s", err.msg);
     const char *const set[] = {"learning.model=mobilenetv2", "input.width=32", "input.height=32",
                                "learning.batch_size=8", "learning.learning_rate=0.005"};
     for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
@@ -653,12 +660,9 @@ Test(tune, int8_fine_tuning_of_a_batch_norm_net, .timeout = 60)
 Test(tune, train_goes_on_from_a_checkpoint, .timeout = 60)
 {
     const char *dir = tu_tmpdir();
-    const char *proj = make_project(dir, 12);
-    et_project *p = tu_open(proj);
     et_impulse imp;
-    int64_t version = 0;
+    et_project *p = project_of_12(dir, &imp);
     et_error err = {0};
-    cr_assert_eq(et_impulse_current(p, &imp, &version, &err), 0, "%s", err.msg);
     cr_assert_eq(et_impulse_set(&imp, "learning.conv_layers=4:3", &err), 0, "%s", err.msg);
     cr_assert_eq(et_impulse_set(&imp, "learning.batch_size=8", &err), 0, "%s", err.msg);
     char ckpt[2200], ckpt2[2200];
@@ -734,12 +738,9 @@ Test(tune, train_goes_on_from_a_checkpoint, .timeout = 60)
 Test(tune, train_stops_at_a_deadline_once_it_has_an_epoch, .timeout = 60)
 {
     const char *dir = tu_tmpdir();
-    const char *proj = make_project(dir, 12);
-    et_project *p = tu_open(proj);
     et_impulse imp;
-    int64_t version = 0;
+    et_project *p = project_of_12(dir, &imp);
     et_error err = {0};
-    cr_assert_eq(et_impulse_current(p, &imp, &version, &err), 0, "%s", err.msg);
     cr_assert_eq(et_impulse_set(&imp, "learning.conv_layers=4:3", &err), 0, "%s", err.msg);
     cr_assert_eq(et_impulse_set(&imp, "learning.batch_size=8", &err), 0, "%s", err.msg);
     et_train_options o = et_train_defaults();
