@@ -46,6 +46,8 @@ typedef struct slot {
     int threads;
 } slot;
 
+#define MODEL_KINDS (ET_MODEL_MOBILENETV2 + 1) /* et_model_kind's values */
+
 typedef struct tuner {
     et_project *p;
     const et_tune_options *opt;
@@ -85,8 +87,8 @@ typedef struct tuner {
      * estimates are scaled by the ratio, which covers what the machine's
      * rates miss (other load, jobs sharing memory bandwidth). */
     double est_sum, measured_sum;
-    double est_kind[3], measured_kind[3]; /* the same, per et_model_kind */
-    bool time_limited;                    /* something was cut short, skipped or dropped for time */
+    double est_kind[MODEL_KINDS], measured_kind[MODEL_KINDS]; /* the same, per et_model_kind */
+    bool time_limited; /* something was cut short, skipped or dropped for time */
     char stop[256];
 } tuner;
 
@@ -268,7 +270,7 @@ double tune_time_ratio(double measured_kind, double estimated_kind, double measu
 static int kind_index(const et_impulse *imp)
 {
     int k = (int)imp->model;
-    return k >= 0 && k < 3 ? k : 0;
+    return k >= 0 && k < MODEL_KINDS ? k : 0;
 }
 
 static double estimate(const tuner *t, const et_impulse *imp, int epochs)
