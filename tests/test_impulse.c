@@ -136,6 +136,16 @@ Test(impulse, assignments_and_their_errors)
     cr_assert_eq(set(&imp, "learning.conv_layers=8:9", &err), ET_EINVAL);
     cr_assert_eq(set(&imp, "learning.dense_layers=64,32", &err), 0, "%s", err.msg);
     cr_assert_eq(imp.n_dense, 2);
+    cr_assert_eq(set(&imp, "learning.batch_norm=true", &err), 0, "%s", err.msg);
+    cr_assert(imp.batch_norm);
+    char *j = et_impulse_to_json(&imp, false);
+    cr_assert(strstr(j, "\"batch_norm\":true"), "%s", j);
+    et_impulse back;
+    cr_assert_eq(et_impulse_from_json(j, strlen(j), "j", &back, &err), 0, "%s", err.msg);
+    cr_assert(back.batch_norm);
+    free(j);
+    cr_assert_eq(set(&imp, "learning.batch_norm=1", &err), ET_EINVAL);
+    cr_assert(strstr(err.msg, "true or false"), "%s", err.msg);
     cr_assert_eq(set(&imp, "learning.augment=yes", &err), ET_EINVAL);
     cr_assert_eq(set(&imp, "learning.augment=true", &err), 0);
     cr_assert_eq(set(&imp, "learning.learning_rate=0", &err), ET_EINVAL);
@@ -176,6 +186,8 @@ Test(impulse, switching_models_and_cross_checks)
     cr_assert_eq(set(&imp, "learning.augment=false", &err), 0);
     cr_assert_eq(set(&imp, "learning.model=mobilenetv1", &err), 0);
     cr_assert(!imp.augment);
+    cr_assert_eq(set(&imp, "learning.batch_norm=true", &err), ET_EINVAL, "conv only");
+    cr_assert(strstr(err.msg, "learning.model=conv"), "%s", err.msg);
     cr_assert_eq(set(&imp, "learning.type=conv", &err), 0);
     cr_assert_eq(set(&imp, "input.width=8", &err), 0);
     cr_assert_eq(set(&imp, "learning.conv_layers=8:3,8:3,8:3,8:3", &err), 0);

@@ -206,6 +206,27 @@ Test(nn, conv_net_hidden_dense_layers_and_odd_sizes)
     et_model_destroy(m);
 }
 
+/* learning.batch_norm: Conv2D(use_bias=False), BatchNormalization(), ReLU,
+ * with Keras' names and its 4 values per channel (2 trainable). */
+Test(nn, conv_net_with_batch_norm)
+{
+    et_impulse imp = et_impulse_defaults();
+    imp.width = imp.height = 28;
+    imp.batch_norm = true;
+    et_model *m = build(&imp, 10, 1);
+    cr_assert_eq(layer(m, "conv2d")->trainable_params, 32 * 9, "no bias");
+    cr_assert_eq(layer(m, "conv2d_1")->trainable_params, 16 * 9 * 32);
+    const et_layer_info *bn = layer(m, "batch_normalization_1");
+    cr_assert_eq(bn->kind, ET_NODE_BATCHNORM);
+    cr_assert_eq(bn->trainable_params, 2 * 16);
+    cr_assert_eq(bn->non_trainable_params, 2 * 16);
+    cr_assert_eq(et_model_layer(m, bn->inputs[0]), layer(m, "conv2d_1"));
+    cr_assert_eq(et_model_layer(m, layer(m, "conv2d_1_relu")->inputs[0]), bn);
+    cr_assert_float_eq(layer(m, "batch_normalization")->bn_epsilon, 1e-3, 1e-9);
+    assert_well_formed(m);
+    et_model_destroy(m);
+}
+
 Test(nn, mobilenetv2_035_96x96x3_matches_keras)
 {
     et_impulse imp = mobilenet(ET_MODEL_MOBILENETV2, 0.35, 96, 96);

@@ -311,6 +311,23 @@ Test(quant, conv_net_plans_match_the_engine)
     converted_free(&c);
 }
 
+/* learning.batch_norm: each conv's batch norm (random statistics) folds into
+ * the conv, so the device runs the plain conv net's ops and arena. */
+Test(quant, conv_net_batch_norm_folds_into_the_conv)
+{
+    et_impulse imp = et_impulse_defaults();
+    imp.width = imp.height = 20;
+    converted plain = {0}, c = {0};
+    convert(&plain, &imp, 1, 64);
+    imp.batch_norm = true;
+    convert(&c, &imp, 1, 64);
+    cr_assert_eq(c.q8.n_ops, plain.q8.n_ops, "no op of its own");
+    cr_assert_eq(c.q8.arena_size, plain.q8.arena_size);
+    check_plans(&c, 2e-5, 0.03, 0.9);
+    converted_free(&plain);
+    converted_free(&c);
+}
+
 /* Emits the converted model's graph again without fusion. */
 static void convert_unfused(converted *c, et_plan *f32, et_plan *q8)
 {

@@ -123,7 +123,8 @@ Test(tune, space_parses_and_round_trips)
         "{\"input\": {\"size\": [32, [48, 40], 64], \"resize\": \"squash\"},"
         " \"processing\": {\"color\": [\"grayscale\", \"rgb\"]},"
         " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[16], [16, 32], \"8:5,16:3\"],"
-        "   \"kernel\": [3, 5], \"dense_layers\": [[], [32]], \"weight\": 2},"
+        "   \"kernel\": [3, 5], \"dense_layers\": [[], [32]], \"batch_norm\": [false, true],"
+        "   \"weight\": 2},"
         "  {\"model\": \"mobilenetv2\", \"alpha\": [0.1, 0.35], \"head_neurons\": [0, 16],"
         "   \"learning_rate\": 0.001}],"
         " \"training\": {\"learning_rate\": [0.0005, 0.002], \"epochs\": [10], \"augment\": "
@@ -133,10 +134,12 @@ Test(tune, space_parses_and_round_trips)
     et_tune_space *s2 = space_of(a);
     char *b = et_tune_space_to_json(s2);
     cr_assert_str_eq(a, b, "the canonical JSON parses to the same space");
-    /* conv: 3 sizes x 2 colours x 3 layer sets x 2 kernels x 2 dense x 2 lr x 2 augment x 2
-     * dropout; mobilenetv2: 3 sizes x 2 colours x 2 alphas x 2 heads x 1 lr x 2 x 2. */
-    cr_assert_float_eq(et_tune_space_size(s), 3 * 2 * 3 * 2 * 2 * 2 * 2 * 2 + 3 * 2 * 2 * 2 * 2 * 2,
-                       1e-9);
+    cr_assert(strstr(a, "\"batch_norm\""), "%s", a);
+    /* conv: 3 sizes x 2 colours x 3 layer sets x 2 kernels x 2 dense x 2 batch norm x 2 lr x
+     * 2 augment x 2 dropout; mobilenetv2: 3 sizes x 2 colours x 2 alphas x 2 heads x 1 lr x 2 x 2.
+     */
+    cr_assert_float_eq(et_tune_space_size(s),
+                       3 * 2 * 3 * 2 * 2 * 2 * 2 * 2 * 2 + 3 * 2 * 2 * 2 * 2 * 2, 1e-9);
     cr_assert(et_tune_space_drop_rgb(s2));
     cr_assert_not(et_tune_space_drop_rgb(s2), "only once");
     free(a);
@@ -171,6 +174,10 @@ Test(tune, space_errors_name_the_key_and_what_is_allowed)
                 "learning[0].conv_layers[0]", "kernel 9");
     space_error("{\"learning\": [{\"model\": \"conv\", \"depth\": 3}]}", "learning[0].depth",
                 "conv_layers");
+    space_error("{\"learning\": [{\"model\": \"mobilenetv1\", \"batch_norm\": [true]}]}",
+                "learning[0].batch_norm", "conv only");
+    space_error("{\"learning\": [{\"model\": \"conv\", \"batch_norm\": [true, 1]}]}",
+                "learning[0].batch_norm[1]", "true or false");
     space_error("{\"training\": {\"learning_rate\": [0]}}", "training.learning_rate[0]", "(0, 1]");
     space_error("{\"training\": {\"augment\": [\"yes\"]}}", "training.augment[0]", "true or false");
     space_error("{\"training\": {\"momentum\": [0.9]}}", "training.momentum", "learning_rate");

@@ -77,6 +77,8 @@ typedef struct et_impulse {
     et_conv_layer conv[ET_MAX_CONV_LAYERS];
     int n_dense;
     int dense[ET_MAX_DENSE_LAYERS]; /* conv net: hidden dense layers before the classifier */
+    bool batch_norm;           /* conv net: batch norm after each conv (the conv then has no
+                                  bias); folded into the conv on the device */
     double dropout;            /* 0..0.9 */
     int epochs;                /* 1..1000 */
     double learning_rate;      /* (0, 1] */

@@ -37,6 +37,7 @@ static void conv_defaults(et_impulse *imp)
     imp->conv[0] = (et_conv_layer){32, 3};
     imp->conv[1] = (et_conv_layer){16, 3};
     imp->n_dense = 0;
+    imp->batch_norm = false;
     imp->dropout = 0.25;
     imp->epochs = 30;
     imp->learning_rate = 0.002;
@@ -109,6 +110,7 @@ static const field fields[] = {
     {"learning", "head_neurons", F_INT, 0, 1024, NULL, FOR_TRANSFER, "transfer learning (learning.model=mobilenetv1|mobilenetv2)"},
     {"learning", "conv_layers", F_LAYERS, 1, ET_MAX_CONV_LAYERS, NULL, FOR_CONV, "the conv net (learning.model=conv)"},
     {"learning", "dense_layers", F_DENSE, 0, ET_MAX_DENSE_LAYERS, NULL, FOR_CONV, "the conv net (learning.model=conv)"},
+    {"learning", "batch_norm", F_BOOL, 0, 0, NULL, FOR_CONV, "the conv net (learning.model=conv)"},
     {"learning", "dropout", F_NUM, 0, 0.9, NULL, FOR_ALL, NULL},
     {"learning", "epochs", F_INT, 1, 1000, NULL, FOR_ALL, NULL},
     {"learning", "learning_rate", F_NUM, 1e-7, 1.0, NULL, FOR_ALL, NULL},
@@ -357,6 +359,8 @@ static et_status set_field(et_impulse *imp, const char *block, const char *key, 
         return parse_layers(where, v, imp->conv, &imp->n_conv, err);
     } else if (!strcmp(key, "dense_layers")) {
         return parse_dense(where, v, imp->dense, &imp->n_dense, err);
+    } else if (!strcmp(key, "batch_norm")) {
+        imp->batch_norm = json_is_true(v);
     } else if (!strcmp(key, "dropout")) {
         imp->dropout = d;
     } else if (!strcmp(key, "epochs")) {
@@ -572,6 +576,7 @@ static json_t *blocks_json(const et_impulse *imp, bool with_learning)
         for (int i = 0; i < imp->n_dense; i++)
             json_array_append_new(dense, json_integer(imp->dense[i]));
         json_object_set_new(l, "dense_layers", dense);
+        json_object_set_new(l, "batch_norm", json_boolean(imp->batch_norm));
     } else {
         json_object_set_new(l, "type", json_string("transfer"));
         json_object_set_new(l, "model", json_string(model_names[imp->model]));

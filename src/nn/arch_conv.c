@@ -8,12 +8,19 @@
  *     Conv2D(16, 3, padding="same", activation="relu"), MaxPooling2D(2, 2, padding="same"),
  *     Flatten(), Dropout(0.25), Dense(classes, activation="softmax")
  *
- * with Keras' automatic layer names (conv2d, conv2d_1, max_pooling2d, ...);
+ * With learning.batch_norm, each conv has no bias and is followed by
+ * BatchNormalization() (Keras' defaults: epsilon 1e-3, momentum 0.99) before
+ * its ReLU; the lowering folds it into the conv, so the device runs the same
+ * ops. Layer names are Keras' automatic ones (conv2d, conv2d_1, max_pooling2d,
+ * batch_normalization, ...);
  * the activations Keras fuses into a layer are nodes of their own here,
  * named after it ("conv2d_relu", "dense_1_softmax"). */
 #include "nn/nn_internal.h"
 
 #include <stdio.h>
+
+#define KERAS_BN_EPS 1e-3
+#define KERAS_BN_MOMENTUM 0.99
 
 /* Keras' automatic names: "dense", then "dense_1", "dense_2", ... */
 static const char *auto_name(char *buf, size_t n, const char *base, int index)
@@ -55,12 +62,15 @@ et_status et_nn_build_conv(const et_impulse *imp, int classes, int channels, et_
     et_model *m = et_nn_begin(ET_MODEL_CONV, classes, err);
     if (!m)
         return ET_ENOMEM;
-    char name[64];
+    char name[64], bn[16];
     int x = et_nn_input(m, imp->height, imp->width, channels, "input");
     for (int i = 0; i < imp->n_conv; i++) {
         auto_name(name, sizeof name, "conv2d", i);
-        x = et_nn_conv2d(m, x, imp->conv[i].filters, imp->conv[i].kernel, 1, ET_NN_SAME, true, "%s",
-                         name);
+        x = et_nn_conv2d(m, x, imp->conv[i].filters, imp->conv[i].kernel, 1, ET_NN_SAME,
+                         !imp->batch_norm, "%s", name);
+        if (imp->batch_norm)
+            x = et_nn_batchnorm(m, x, KERAS_BN_EPS, KERAS_BN_MOMENTUM, "batch_normalization%s",
+                                auto_name(bn, sizeof bn, "", i));
         x = et_nn_unary(m, ET_NODE_RELU, x, "%s_relu", name);
         x = et_nn_pool(m, ET_NODE_MAXPOOL, x, 2, 2, ET_NN_SAME, "%s",
                        auto_name(name, sizeof name, "max_pooling2d", i));

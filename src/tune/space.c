@@ -122,6 +122,17 @@ static et_status get_enum(ctx *c, const char *path, int i, json_t *v, const char
     return fail(c, "%s[%d] = %s: allowed values are %s", path, i, s, allowed);
 }
 
+static et_status get_bool(ctx *c, const char *path, int i, json_t *v, bool *out)
+{
+    if (!json_is_boolean(v)) {
+        char s[96];
+        shown(v, s, sizeof s);
+        return fail(c, "%s[%d] = %s: expected true or false", path, i, s);
+    }
+    *out = json_is_true(v);
+    return ET_OK;
+}
+
 static bool one_of(const char *key, const char *const *keys, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -160,13 +171,8 @@ static et_status parse_training_key(ctx *c, const char *path, const char *key, j
             rc = get_int(c, path, i, items[i], 1, 1024, &t->batch[i]);
         else if (!strcmp(key, "dropout"))
             rc = get_num(c, path, i, items[i], 0, 0.9, false, &t->dropout[i]);
-        else if (!json_is_boolean(items[i])) {
-            char s[96];
-            shown(items[i], s, sizeof s);
-            rc = fail(c, "%s[%d] = %s: expected true or false", path, i, s);
-        } else {
-            t->augment[i] = json_is_true(items[i]);
-        }
+        else
+            rc = get_bool(c, path, i, items[i], &t->augment[i]);
     }
     if (rc < 0)
         return rc;
@@ -293,18 +299,20 @@ static et_status parse_learning(ctx *c, int index, json_t *o, space_learning *l)
         return rc;
     l->model = (et_model_kind)model;
     l->weight = 1;
-    static const char *const conv_keys[] = {"model", "weight", "conv_layers", "kernel",
-                                            "dense_layers"};
+    static const char *const conv_keys[] = {"model",  "weight",       "conv_layers",
+                                            "kernel", "dense_layers", "batch_norm"};
     static const char *const transfer_keys[] = {"model", "weight", "alpha", "head_neurons"};
     static const char *const all_keys[] = {
-        "model",        "weight",        "conv_layers", "kernel",     "dense_layers", "alpha",
-        "head_neurons", "learning_rate", "epochs",      "batch_size", "augment",      "dropout"};
+        "model",      "weight",  "conv_layers",  "kernel",        "dense_layers",
+        "batch_norm", "alpha",   "head_neurons", "learning_rate", "epochs",
+        "batch_size", "augment", "dropout"};
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v)
     {
         snprintf(path, sizeof path, "%s.%s", base, key);
-        bool conv = one_of(key, conv_keys, 5), transfer = one_of(key, transfer_keys, 4);
+        bool conv = one_of(key, conv_keys, sizeof conv_keys / sizeof conv_keys[0]),
+             transfer = one_of(key, transfer_keys, sizeof transfer_keys / sizeof transfer_keys[0]);
         if (one_of(key, training_keys, N_TRAINING_KEYS)) {
             rc = parse_training_key(c, path, key, v, &l->t);
         } else if (!conv && !transfer) {
@@ -339,6 +347,8 @@ static et_status parse_learning(ctx *c, int index, json_t *o, space_learning *l)
                     rc = get_int(c, path, i, items[i], 1, 7, &l->kernel[i]);
                 else if (!strcmp(key, "head_neurons"))
                     rc = get_int(c, path, i, items[i], 0, 1024, &l->head[i]);
+                else if (!strcmp(key, "batch_norm"))
+                    rc = get_bool(c, path, i, items[i], &l->bn[i]);
                 else {
                     rc = get_num(c, path, i, items[i], 0.05, 1.0, false, &l->alpha[i]);
                     if (rc == ET_OK)
@@ -353,6 +363,8 @@ static et_status parse_learning(ctx *c, int index, json_t *o, space_learning *l)
                 l->n_kernel = n;
             else if (!strcmp(key, "head_neurons"))
                 l->n_head = n;
+            else if (!strcmp(key, "batch_norm"))
+                l->n_bn = n;
             else
                 l->n_alpha = n;
         }
@@ -621,6 +633,11 @@ char *et_tune_space_to_json(const et_tune_space *s)
                     json_array_append_new(a, d);
                 }
             }
+            if (l->n_bn) {
+                json_object_set_new(o, "batch_norm", a = json_array());
+                for (int i = 0; i < l->n_bn; i++)
+                    json_array_append_new(a, json_boolean(l->bn[i]));
+            }
             if (l->n_alpha) {
                 json_object_set_new(o, "alpha", a = json_array());
                 for (int i = 0; i < l->n_alpha; i++)
@@ -683,7 +700,7 @@ double et_tune_space_size(const et_tune_space *s)
         const space_learning *l = &s->learning[k];
         int idx[SPACE_MAX_ALTS];
         double n = shared * or1(s->n_size ? sizes_for(s, l, idx) : 0);
-        n *= or1(l->n_layers) * or1(l->n_dense) * or1(l->n_alpha) * or1(l->n_head);
+        n *= or1(l->n_layers) * or1(l->n_dense) * or1(l->n_bn) * or1(l->n_alpha) * or1(l->n_head);
         bool any_free_kernel = l->n_layers == 0;
         for (int i = 0; i < l->n_layers; i++)
             any_free_kernel = any_free_kernel || !l->layers[i].kernels;
@@ -765,6 +782,7 @@ void et_tune_space_sample(const et_tune_space *s, const et_impulse *base, int64_
                 imp.n_conv = fresh.n_conv;
                 memcpy(imp.conv, fresh.conv, sizeof imp.conv);
                 imp.n_dense = 0;
+                imp.batch_norm = fresh.batch_norm;
                 imp.dropout = fresh.dropout;
             }
             imp.model = l->model;
@@ -788,6 +806,8 @@ void et_tune_space_sample(const et_tune_space *s, const et_impulse *base, int64_
                 imp.n_dense = d->n;
                 memcpy(imp.dense, d->units, sizeof imp.dense);
             }
+            if (l->n_bn > 0)
+                imp.batch_norm = l->bn[pick(rng, l->n_bn)];
         } else {
             if (l->n_alpha > 0)
                 imp.alpha = l->alpha[pick(rng, l->n_alpha)];
@@ -1023,6 +1043,8 @@ et_status et_tune_space_around(const et_impulse *imp, et_tune_space **out, et_er
         l->dense[l->n_dense].n = imp->n_dense;
         memcpy(l->dense[l->n_dense].units, imp->dense, sizeof imp->dense);
         l->n_dense++;
+        l->bn[l->n_bn++] = imp->batch_norm;
+        l->bn[l->n_bn++] = !imp->batch_norm;
     } else {
         const double *list = imp->model == ET_MODEL_MOBILENETV1 ? v1_alphas : v2_alphas;
         int count = imp->model == ET_MODEL_MOBILENETV1 ? 7 : 6, at = 0;

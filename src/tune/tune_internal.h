@@ -37,8 +37,9 @@ typedef struct space_training {
 typedef struct space_learning {
     et_model_kind model;
     int weight; /* relative chance of being drawn, >= 1 */
-    int n_layers, n_kernel, n_dense, n_alpha, n_head;
+    int n_layers, n_kernel, n_dense, n_bn, n_alpha, n_head;
     space_layers layers[SPACE_MAX_ALTS];
+    bool bn[SPACE_MAX_ALTS]; /* conv: learning.batch_norm */
     int kernel[SPACE_MAX_ALTS];
     space_dense dense[SPACE_MAX_ALTS];
     double alpha[SPACE_MAX_ALTS];
