@@ -102,10 +102,15 @@ def build(model_json, batch_size=None):
     inp = keras.Input((h, w, c), batch_size=batch_size, name="input")
     if kind == "conv":
         x = inp
+        bn = learning.get("batch_norm", False)
         for i, layer in enumerate(learning["conv_layers"]):
             sfx = f"_{i}" if i else ""
             x = keras.layers.Conv2D(layer["filters"], layer["kernel"], padding="same",
-                                    activation="relu", name="conv2d" + sfx)(x)
+                                    activation=None if bn else "relu", use_bias=not bn,
+                                    name="conv2d" + sfx)(x)
+            if bn:
+                x = keras.layers.BatchNormalization(name="batch_normalization" + sfx)(x)
+                x = keras.layers.ReLU(name="conv2d" + sfx + "_relu")(x)
             x = keras.layers.MaxPooling2D(2, 2, padding="same", name="max_pooling2d" + sfx)(x)
         x = keras.layers.Flatten(name="flatten")(x)
         d = 0

@@ -245,6 +245,40 @@ Test(estimate, steps_batches_and_int8_from_a_timing)
     et_model_destroy(m);
 }
 
+/* A model with batch norm pays, after each epoch and each fine-tuning epoch,
+ * forward passes over up to ET_PRECISE_BN_SAMPLES training rows. */
+Test(estimate, batch_norm_statistics_are_priced)
+{
+    et_model *plain = model_of(28, ET_MODEL_CONV), *bn = NULL;
+    et_impulse imp = et_impulse_defaults();
+    imp.width = imp.height = 28;
+    imp.batch_norm = true;
+    et_error err = {0};
+    cr_assert_eq(et_model_create_from_impulse(&imp, 10, 1, &bn, &err), ET_OK, "%s", err.msg);
+    cr_assert(et_model_has_batchnorm(bn));
+    cr_assert_not(et_model_has_batchnorm(plain));
+    et_model_timing t = fixed_timing(32, 0.1);
+    et_estimate_input in = {.n_train = 48000,
+                            .n_val = 640,
+                            .epochs = 5,
+                            .batch = 32,
+                            .int8 = true,
+                            .qat = true,
+                            .timing = &t};
+    et_train_estimate a, b;
+    et_estimate(plain, NULL, &in, &a);
+    et_estimate(bn, NULL, &in, &b);
+    /* 4096 rows = 64 passes of 64 at 0.05 s, per epoch (5) and per fine-tuning epoch (3). */
+    cr_assert_float_eq(b.train_seconds - a.train_seconds, 5 * 64 * 0.05, 1e-9);
+    cr_assert_float_eq(b.int8_seconds - a.int8_seconds, 3 * 64 * 0.05, 1e-9);
+    in.n_train = 640; /* fewer rows than that: all of them */
+    et_estimate(plain, NULL, &in, &a);
+    et_estimate(bn, NULL, &in, &b);
+    cr_assert_float_eq(b.train_seconds - a.train_seconds, 5 * 10 * 0.05, 1e-9);
+    et_model_destroy(plain);
+    et_model_destroy(bn);
+}
+
 Test(estimate, the_rates_path_is_et_estimate_training)
 {
     et_machine_rates r = {.threads = 2, .correction = 2.0};

@@ -85,7 +85,8 @@ void et_machine_rates_learn(et_machine_rates *r, double measured, double estimat
 
 typedef struct et_train_estimate {
     double seconds;               /* the total */
-    double train_seconds;         /* epochs x training steps: forward, backward, optimizer */
+    double train_seconds;         /* epochs x training steps: forward, backward, optimizer;
+                                     with batch norm, the statistics pass after each epoch */
     double validation_seconds;    /* (epochs + 1) x validation samples, forward */
     double int8_seconds;          /* calibration + the int8 model on the validation split (and
                                      quantization-aware fine-tuning when it is asked for) */
@@ -149,8 +150,9 @@ typedef struct et_estimate_input {
 } et_estimate_input;
 
 /* Estimates training model m as described by in: epochs over n_train
- * samples in steps of batch, validating on n_val after each epoch and once
- * more at the end, then (int8) converting to int8: calibration on at most
+ * samples in steps of batch (a model with batch norm then re-estimates its
+ * statistics over up to ET_PRECISE_BN_SAMPLES of them), validating on n_val
+ * after each epoch and once more at the end, then (int8) converting to int8: calibration on at most
  * 1,000 validation samples, the int8 model run over all of them. The
  * fallbacks run only when int8 loses accuracy: they are in
  * int8_fallback_seconds, not in seconds. With a timing, r may be NULL; with

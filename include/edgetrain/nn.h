@@ -181,6 +181,14 @@ et_model_totals et_model_totals_range(const et_model *m, int first, int count);
 /* Sums over the whole model. */
 et_model_totals et_model_totals_all(const et_model *m);
 
+/* Whether some node is a batch norm. */
+bool et_model_has_batchnorm(const et_model *m);
+
+/* The most training samples a training run reads again, forward only, after
+ * each epoch of a model with batch norm, to re-estimate its moving
+ * statistics for the epoch's final weights (src/nn/train.c). */
+#define ET_PRECISE_BN_SAMPLES 4096
+
 /* Input shape per sample, and the number of classes (the output is 1 x 1 x classes). */
 et_shape et_model_input_shape(const et_model *m);
 int et_model_classes(const et_model *m);

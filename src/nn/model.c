@@ -466,6 +466,14 @@ et_model_totals et_model_totals_range(const et_model *m, int first, int count)
     return t;
 }
 
+bool et_model_has_batchnorm(const et_model *m)
+{
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].info.kind == ET_NODE_BATCHNORM)
+            return true;
+    return false;
+}
+
 et_model_totals et_model_totals_all(const et_model *m)
 {
     return et_model_totals_range(m, 0, m->n_nodes);

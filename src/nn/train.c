@@ -154,19 +154,6 @@ void et_trainer_fill_batch(et_trainer *t, size_t start, size_t b, uint64_t *s)
     }
 }
 
-/* The most training samples et_trainer_precise_batchnorm reads: enough for every
- * channel's statistics (PreciseBN, Wu & Johnson 2021, uses some 10^4 on
- * ImageNet), a few percent of an epoch's time as forward passes alone. */
-#define ET_PRECISE_BN_SAMPLES 4096
-
-static bool has_batchnorm(const et_model *m)
-{
-    for (int i = 0; i < et_model_node_count(m); i++)
-        if (et_model_layer(m, i)->kind == ET_NODE_BATCHNORM)
-            return true;
-    return false;
-}
-
 /* Re-estimates the batch-norm moving statistics for the weights the epoch
  * ended with, before they are evaluated: the plain average of the batch
  * statistics over the first ET_PRECISE_BN_SAMPLES training rows in the
@@ -176,11 +163,13 @@ static bool has_batchnorm(const et_model *m)
  * than it is (at 32 px, Adam 0.002: validation loss 1.13 against 0.52,
  * docs/BENCHMARKS.md), which misleads the best-epoch choice and the tuner's
  * early rungs. Afterwards the warm-up restarts, so a run resumed from a
- * checkpoint trains as the straight run does. The training-time estimate
- * leaves this pass out (some 3 % of an epoch of 48,000 rows). */
+ * checkpoint trains as the straight run does. ET_PRECISE_BN_SAMPLES (nn.h)
+ * is enough for every channel's statistics (PreciseBN, Wu & Johnson 2021,
+ * uses some 10^4 on ImageNet), a few percent of an epoch's time as forward
+ * passes alone; the training-time estimate counts them. */
 et_status et_trainer_precise_batchnorm(et_trainer *t, uint64_t seed, et_error *err)
 {
-    if (!has_batchnorm(et_net_model(t->net)))
+    if (!et_model_has_batchnorm(et_net_model(t->net)))
         return ET_OK;
     et_net_bn_restart(t->net);
     size_t n = t->n_train < ET_PRECISE_BN_SAMPLES ? t->n_train : ET_PRECISE_BN_SAMPLES;

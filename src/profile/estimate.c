@@ -843,8 +843,15 @@ void et_estimate(const et_model *m, const et_machine_rates *r, const et_estimate
     double steps = (double)in->n_train / (double)t->batch;
     double val_passes = (double)in->n_val / (double)t->infer_batch;
     double epochs = in->epochs > 0 ? in->epochs : 0;
+    /* A model with batch norm re-estimates its statistics after each epoch
+     * (train.c): forward passes over at most ET_PRECISE_BN_SAMPLES rows,
+     * priced as inference. */
+    double bn_rows = !et_model_has_batchnorm(m)            ? 0
+                     : in->n_train < ET_PRECISE_BN_SAMPLES ? (double)in->n_train
+                                                           : ET_PRECISE_BN_SAMPLES;
+    double bn_pass = bn_rows * t->infer / t->infer_batch;
     out->step_seconds = t->step / t->batch;
-    out->train_seconds = steps * t->step * epochs;
+    out->train_seconds = (steps * t->step + bn_pass) * epochs;
     out->validation_seconds = val_passes * t->infer * (epochs + 1); /* + the final measure */
     if (in->int8) {
         double cal = (double)(in->n_val < CALIBRATION_MAX ? in->n_val : CALIBRATION_MAX);
@@ -853,7 +860,7 @@ void et_estimate(const et_model *m, const et_machine_rates *r, const et_estimate
         double minmax = t->convert + calibrate + run_int8;
         double mse = t->convert + MSE_FACTOR * calibrate + run_int8;
         int qe = in->qat_epochs > 0 ? in->qat_epochs : QAT_DEFAULT_EPOCHS;
-        double qat = qe * (steps * t->qat_step + val_passes * t->qat_infer) + minmax;
+        double qat = qe * (steps * t->qat_step + val_passes * t->qat_infer + bn_pass) + minmax;
         out->int8_qat_seconds = qat;
         out->int8_seconds = minmax + (in->qat ? qat : 0);
         out->int8_fallback_seconds = mse + (in->qat ? 0 : qat);
