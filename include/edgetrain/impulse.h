@@ -100,6 +100,13 @@ et_status et_impulse_default_for(et_project *p, et_impulse *out, et_error *err);
 /* The same without data: 96x96 rgb. */
 et_impulse et_impulse_defaults(void);
 
+/* Sets imp's learning block to model. From a MobileNet to a conv net, the
+ * default conv net's architecture (32 3x3, 16 3x3, no dense layer, no batch
+ * norm, dropout 0.25); from a conv net to a MobileNet, alpha 0.35, a
+ * 16-neuron head, dropout 0.1; otherwise the architecture is kept. Training
+ * settings are left alone ('impulse set learning.model=' also resets them). */
+void et_impulse_switch_architecture(et_impulse *imp, et_model_kind model);
+
 /* Parses and validates impulse JSON (text of n bytes; name is used in
  * messages, e.g. the file name). Missing fields take their defaults. */
 et_status et_impulse_from_json(const char *text, size_t n, const char *name, et_impulse *out,

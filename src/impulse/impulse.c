@@ -27,11 +27,8 @@ const char *et_resize_name(et_resize_mode m) { return resize_names[m]; }
 const char *et_model_name(et_model_kind k) { return model_names[k]; }
 const char *et_lr_schedule_name(et_lr_schedule s) { return schedule_names[s]; }
 
-/* The default conv net and its training: 30 epochs at Adam 0.002 with cosine
- * decay, no augmentation (it still gained at the end of DESIGN.md's 20
- * epochs at a constant 0.0005: Fashion-MNIST test 90.8 % -> 91.8 %, and
- * augmentation costs this small net 1.8 points; docs/BENCHMARKS.md). */
-static void conv_defaults(et_impulse *imp)
+/* The default conv net (DESIGN.md). */
+static void default_conv_net(et_impulse *imp)
 {
     imp->n_conv = 2;
     imp->conv[0] = (et_conv_layer){32, 3};
@@ -39,24 +36,34 @@ static void conv_defaults(et_impulse *imp)
     imp->n_dense = 0;
     imp->batch_norm = false;
     imp->dropout = 0.25;
-    imp->epochs = 30;
-    imp->learning_rate = 0.002;
-    imp->augment = false;
 }
 
-/* The transfer-learning block's defaults (MobileNet alpha 0.35, a 16-neuron
- * head, dropout 0.1, 20 epochs at 0.0005), with augmentation: trained from
- * scratch, MobileNetV2 over-fits Fashion-MNIST without it (96x96: test
- * 91.61 % without, 92.35 % with; docs/BENCHMARKS.md). */
-static void transfer_defaults(et_impulse *imp, et_model_kind model)
+void et_impulse_switch_architecture(et_impulse *imp, et_model_kind model)
 {
+    if (model == ET_MODEL_CONV && imp->model != ET_MODEL_CONV) {
+        default_conv_net(imp);
+    } else if (model != ET_MODEL_CONV && imp->model == ET_MODEL_CONV) {
+        imp->alpha = 0.35;
+        imp->head_neurons = 16;
+        imp->dropout = 0.1;
+    }
     imp->model = model;
-    imp->alpha = 0.35;
-    imp->head_neurons = 16;
-    imp->dropout = 0.1;
-    imp->epochs = 20;
-    imp->learning_rate = 0.0005;
-    imp->augment = true;
+}
+
+/* The training defaults of the default conv net: 30 epochs at Adam 0.002 with
+ * cosine decay, no augmentation (it still gained at the end of DESIGN.md's 20
+ * epochs at a constant 0.0005: Fashion-MNIST test 90.8 % -> 91.8 %, and
+ * augmentation costs this small net 1.8 points; docs/BENCHMARKS.md). Those of
+ * the transfer-learning block (MobileNet alpha 0.35, a 16-neuron head): 20
+ * epochs at 0.0005, with augmentation: trained from scratch, MobileNetV2
+ * over-fits Fashion-MNIST without it (96x96: test 91.61 % without, 92.35 %
+ * with; docs/BENCHMARKS.md). */
+static void training_defaults(et_impulse *imp)
+{
+    bool conv = imp->model == ET_MODEL_CONV;
+    imp->epochs = conv ? 30 : 20;
+    imp->learning_rate = conv ? 0.002 : 0.0005;
+    imp->augment = !conv;
 }
 
 et_impulse et_impulse_defaults(void)
@@ -76,7 +83,8 @@ et_impulse et_impulse_defaults(void)
         .validation_split = 0.2,
         .seed = 1,
     };
-    conv_defaults(&imp);
+    default_conv_net(&imp);
+    training_defaults(&imp);
     return imp;
 }
 
@@ -346,11 +354,10 @@ static et_status set_field(et_impulse *imp, const char *block, const char *key, 
                               : idx == 0              ? ET_MODEL_CONV
                               : imp->model != ET_MODEL_CONV ? imp->model
                                                             : ET_MODEL_MOBILENETV2;
-        if (model == ET_MODEL_CONV && imp->model != ET_MODEL_CONV)
-            conv_defaults(imp);
-        else if (model != ET_MODEL_CONV && imp->model == ET_MODEL_CONV)
-            transfer_defaults(imp, model);
-        imp->model = model;
+        bool family_changes = (model == ET_MODEL_CONV) != (imp->model == ET_MODEL_CONV);
+        et_impulse_switch_architecture(imp, model);
+        if (family_changes)
+            training_defaults(imp);
     } else if (!strcmp(key, "alpha")) {
         imp->alpha = d;
     } else if (!strcmp(key, "head_neurons")) {

@@ -770,22 +770,12 @@ void et_tune_space_sample(const et_tune_space *s, const et_impulse *base, int64_
     const space_training *a = l ? &l->t : NULL, *t = &s->t;
     if (l) {
         if (l->model != imp.model) {
-            /* A new architecture starts from its own defaults, as 'impulse set' does. */
-            et_impulse fresh = et_impulse_defaults();
-            if (l->model != ET_MODEL_CONV) {
-                imp.alpha = 0.35; /* offered by both MobileNets */
-                if (imp.model == ET_MODEL_CONV) {
-                    imp.head_neurons = 16;
-                    imp.dropout = 0.1;
-                }
-            } else {
-                imp.n_conv = fresh.n_conv;
-                memcpy(imp.conv, fresh.conv, sizeof imp.conv);
-                imp.n_dense = 0;
-                imp.batch_norm = fresh.batch_norm;
-                imp.dropout = fresh.dropout;
-            }
-            imp.model = l->model;
+            /* A new architecture starts from its own defaults, as 'impulse set'
+             * does; the space draws the training settings. A MobileNet's alpha
+             * restarts at 0.35, which both offer. */
+            et_impulse_switch_architecture(&imp, l->model);
+            if (l->model != ET_MODEL_CONV)
+                imp.alpha = 0.35;
         }
         if (l->model == ET_MODEL_CONV) {
             if (l->n_layers > 0) {
