@@ -35,6 +35,8 @@ void cli_describe_model(const et_impulse *imp, char *out, size_t n)
         for (int i = 0; i < imp->n_dense; i++)
             used += (size_t)snprintf(out + used, used < n ? n - used : 0, "%s%d", i ? "," : " d",
                                      imp->dense[i]);
+        if (imp->batch_norm)
+            used += (size_t)snprintf(out + used, used < n ? n - used : 0, " bn");
     } else {
         used += (size_t)snprintf(out, n, "%s a%g h%d", et_model_name(imp->model), imp->alpha,
                                  imp->head_neurons);

@@ -926,6 +926,43 @@ Test(tune, resume_reruns_cut_off_trials_and_keeps_finished_ones, .timeout = 90)
     et_project_close(p);
 }
 
+/* Trials stored by an older edgetrain lack keys added since (here
+ * learning.batch_norm): a resumed run still knows them, and draws none of
+ * them again. */
+Test(tune, resume_knows_trials_stored_before_a_key_existed, .timeout = 90)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = make_project(dir, 10);
+    et_project *p = tu_open(proj);
+    et_target_catalog *cat = NULL;
+    et_tune_options o = et_tune_defaults();
+    o.target = find_target(&cat, "cortex-m4f-80mhz");
+    et_tune_space *s = space_of(tiny_space); /* 4 candidates */
+    o.space = s;
+    o.max_trials = 2;
+    o.rungs = 1;
+    et_tune_summary sum;
+    et_error err = {0};
+    cr_assert_eq(et_tune_run(p, &o, NULL, NULL, &sum, &err), 0, "%s", err.msg);
+    tu_db_exec(proj, "UPDATE tuner_trials SET impulse = json_remove(impulse, "
+                     "'$.learning.batch_norm')");
+    cr_assert_eq(tu_db_int(proj, "SELECT count(*) FROM tuner_trials WHERE impulse LIKE "
+                                 "'%batch_norm%'"),
+                 0);
+    tu_db_exec(proj, "UPDATE tuner_runs SET status = 'interrupted', max_trials = 4");
+    et_tune_options r = et_tune_defaults();
+    r.resume = true;
+    r.target = o.target;
+    cr_assert_eq(et_tune_run(p, &r, NULL, NULL, &sum, &err), 0, "%s", err.msg);
+    cr_assert_eq(tu_db_int(proj, "SELECT count(*) FROM tuner_trials"), 4);
+    cr_assert_eq(tu_db_int(proj, "SELECT count(DISTINCT json_remove(impulse, "
+                                 "'$.learning.batch_norm')) FROM tuner_trials"),
+                 4, "a candidate was drawn twice");
+    et_tune_space_destroy(s);
+    et_targets_destroy(cat);
+    et_project_close(p);
+}
+
 /* ------------------------------------------------------------------------
  * The command line (worker processes).
  */

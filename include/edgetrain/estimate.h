@@ -152,8 +152,9 @@ typedef struct et_estimate_input {
 /* Estimates training model m as described by in: epochs over n_train
  * samples in steps of batch (a model with batch norm then re-estimates its
  * statistics over up to ET_PRECISE_BN_SAMPLES of them), validating on n_val
- * after each epoch and once more at the end, then (int8) converting to int8: calibration on at most
- * 1,000 validation samples, the int8 model run over all of them. The
+ * after each epoch and once more at the end, then (int8) converting to
+ * int8: calibration on at most 1,000 validation samples, the int8 model run
+ * over all of them. The
  * fallbacks run only when int8 loses accuracy: they are in
  * int8_fallback_seconds, not in seconds. With a timing, r may be NULL; with
  * none, r must be given and its correction is applied. */

@@ -515,7 +515,15 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
             }
             seen = grown;
         }
-        seen[n_seen] = strdup((const char *)sqlite3_column_text(st, 0));
+        /* In this version's canonical form: a run resumed by a newer edgetrain
+         * (whose impulses have more keys) still knows what it tried. */
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        et_impulse stored;
+        et_error ignored = {0};
+        seen[n_seen] =
+            text && et_impulse_from_json(text, strlen(text), "trial", &stored, &ignored) == ET_OK
+                ? et_impulse_to_json(&stored, false)
+                : strdup(text ? text : "");
         if (!seen[n_seen])
             rc = et_error_set(err, ET_ENOMEM, "out of memory");
         else
