@@ -316,6 +316,20 @@ Test(tune, default_and_current_spaces_fit_the_data, .timeout = 60)
  */
 static int events_started;
 
+/* make_project(dir, 10) opened, and in *o the defaults to tune it over
+ * tiny_space (*s: 4 candidates; the caller destroys it) for cortex-m4f-80mhz
+ * (from *cat, which the caller destroys). */
+static et_project *tiny_tune(const char **proj, et_tune_options *o, et_tune_space **s,
+                             et_target_catalog **cat)
+{
+    *proj = make_project(tu_tmpdir(), 10);
+    *o = et_tune_defaults();
+    o->target = find_target(cat, "cortex-m4f-80mhz");
+    *s = space_of(tiny_space);
+    o->space = *s;
+    return tu_open(*proj);
+}
+
 static void count_events(void *ctx, const et_tune_event *e)
 {
     (void)ctx;
@@ -324,14 +338,11 @@ static void count_events(void *ctx, const et_tune_event *e)
 
 Test(tune, over_budget_candidates_are_skipped_without_training, .timeout = 60)
 {
-    const char *dir = tu_tmpdir();
-    const char *proj = make_project(dir, 10);
-    et_project *p = tu_open(proj);
+    const char *proj;
+    et_tune_options o;
+    et_tune_space *s;
     et_target_catalog *cat = NULL;
-    et_tune_options o = et_tune_defaults();
-    o.target = find_target(&cat, "cortex-m4f-80mhz");
-    et_tune_space *s = space_of(tiny_space);
-    o.space = s;
+    et_project *p = tiny_tune(&proj, &o, &s, &cat);
     o.max_trials = 4;
     o.max_ram_bytes = 64; /* nothing fits in 64 bytes */
     et_tune_summary sum;
@@ -876,14 +887,11 @@ Test(tune, the_same_seed_draws_the_same_trials, .timeout = 60)
 
 Test(tune, resume_reruns_cut_off_trials_and_keeps_finished_ones, .timeout = 90)
 {
-    const char *dir = tu_tmpdir();
-    const char *proj = make_project(dir, 10);
-    et_project *p = tu_open(proj);
+    const char *proj;
+    et_tune_options o;
+    et_tune_space *s;
     et_target_catalog *cat = NULL;
-    et_tune_options o = et_tune_defaults();
-    o.target = find_target(&cat, "cortex-m4f-80mhz");
-    et_tune_space *s = space_of(tiny_space);
-    o.space = s;
+    et_project *p = tiny_tune(&proj, &o, &s, &cat);
     o.max_trials = 4;
     o.rungs = 1;
     et_tune_summary sum;
@@ -931,14 +939,11 @@ Test(tune, resume_reruns_cut_off_trials_and_keeps_finished_ones, .timeout = 90)
  * them again. */
 Test(tune, resume_knows_trials_stored_before_a_key_existed, .timeout = 90)
 {
-    const char *dir = tu_tmpdir();
-    const char *proj = make_project(dir, 10);
-    et_project *p = tu_open(proj);
+    const char *proj;
+    et_tune_options o;
+    et_tune_space *s;
     et_target_catalog *cat = NULL;
-    et_tune_options o = et_tune_defaults();
-    o.target = find_target(&cat, "cortex-m4f-80mhz");
-    et_tune_space *s = space_of(tiny_space); /* 4 candidates */
-    o.space = s;
+    et_project *p = tiny_tune(&proj, &o, &s, &cat);
     o.max_trials = 2;
     o.rungs = 1;
     et_tune_summary sum;
