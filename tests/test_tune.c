@@ -477,6 +477,10 @@ Test(tune, the_endgame_trains_the_leader_on, .timeout = 60)
     r.target = o.target;
     r.time_budget_s = 120;
     cr_assert_eq(et_tune_run(p, &r, NULL, NULL, &sum, &err), 0, "%s", err.msg);
+    /* Done in seconds of the 120: the run says it ended early, and why. */
+    cr_assert(strstr(sum.stop_reason, "ended before the time budget: nothing left to train") &&
+                  strstr(sum.stop_reason, "unused"),
+              "%s", sum.stop_reason);
     et_tune_trial *t = NULL;
     size_t n = 0;
     cr_assert_eq(et_tune_trials_list(p, sum.run_id, &t, &n, &err), 0);

@@ -39,6 +39,7 @@
 
 #define MAX_JOBS 64
 #define MAX_ATTEMPTS 3 /* a trial whose process died this often is failed */
+#define EARLY_END_S 30 /* a run ending this much before its budget says so */
 
 typedef struct slot {
     pid_t pid;
@@ -89,6 +90,7 @@ typedef struct tuner {
     double est_sum, measured_sum;
     double est_kind[MODEL_KINDS], measured_kind[MODEL_KINDS]; /* the same, per et_model_kind */
     bool time_limited; /* something was cut short, skipped or dropped for time */
+    bool endgame_done; /* the endgame found no run to finish: the run ends when its trials do */
     char stop[256];
 } tuner;
 
@@ -1421,6 +1423,7 @@ static et_status loop(tuner *t, et_error *err)
                 t->exhausted = true; /* nothing new is drawn in the endgame */
                 snprintf(t->stop, sizeof t->stop, "time budget reached");
             }
+            t->endgame_done = true;
         } else if (id == 0 && t->running < t->jobs && !t->exhausted) {
             bool can = true;
             if (t->max_trials > 0 && admitted(t) >= t->max_trials) {
@@ -1497,7 +1500,14 @@ et_status et_tune_run(et_project *p, const et_tune_options *opt, et_tune_event_f
         snprintf(t.stop, sizeof t.stop, "interrupted");
     else if (rc < 0)
         snprintf(t.stop, sizeof t.stop, "%.250s", err ? err->msg : "failed");
-    else if (!t.stop[0] || (t.time_limited && !strstr(t.stop, "time budget")))
+    else if (t.endgame_done && remaining(&t) >= EARLY_END_S) {
+        char left[32];
+        et_format_duration(remaining(&t), left, sizeof left);
+        snprintf(t.stop, sizeof t.stop,
+                 "ended before the time budget: nothing left to train (the best trials' runs "
+                 "are complete, and no new candidate is drawn in the endgame); %s unused",
+                 left);
+    } else if (!t.stop[0] || (t.time_limited && !strstr(t.stop, "time budget")))
         snprintf(t.stop, sizeof t.stop, "%s",
                  t.time_limited ? "time budget reached" : "every bracket finished");
     tune_exec(p, NULL, NULL,
