@@ -20,8 +20,6 @@
 static const char *const resize_names[] = {"squash", "fit-shortest", "fit-longest"};
 static const char *const color_names[] = {"rgb", "grayscale"};
 static const char *const model_names[] = {"conv", "mobilenetv1", "mobilenetv2"};
-static const double v1_alphas[] = {0.1, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0};
-static const double v2_alphas[] = {0.05, 0.1, 0.35, 0.5, 0.75, 1.0};
 
 /* Error context: the file name and the key path. */
 typedef struct ctx {
@@ -268,9 +266,8 @@ static et_status parse_dense(ctx *c, const char *path, int i, json_t *v, space_d
 
 static et_status alpha_check(ctx *c, const char *path, int i, et_model_kind model, double a)
 {
-    const double *list = model == ET_MODEL_MOBILENETV1 ? v1_alphas : v2_alphas;
-    size_t count = model == ET_MODEL_MOBILENETV1 ? sizeof v1_alphas / sizeof v1_alphas[0]
-                                                 : sizeof v2_alphas / sizeof v2_alphas[0];
+    const double *list = NULL;
+    size_t count = et_model_alphas(model, &list);
     char allowed[128];
     size_t used = 0;
     for (size_t k = 0; k < count; k++) {
@@ -1041,8 +1038,8 @@ et_status et_tune_space_around(const et_impulse *imp, et_tune_space **out, et_er
         l->bn[l->n_bn++] = imp->batch_norm;
         l->bn[l->n_bn++] = !imp->batch_norm;
     } else {
-        const double *list = imp->model == ET_MODEL_MOBILENETV1 ? v1_alphas : v2_alphas;
-        int count = imp->model == ET_MODEL_MOBILENETV1 ? 7 : 6, at = 0;
+        const double *list = NULL;
+        int count = (int)et_model_alphas(imp->model, &list), at = 0;
         for (int i = 0; i < count; i++)
             if (fabs(list[i] - imp->alpha) < 1e-9)
                 at = i;
