@@ -130,10 +130,11 @@ static json_t *counts_json(const int *counts)
 static json_t *run_json(const et_tune_run_info *r)
 {
     json_t *space = json_loads(r->space_json, 0, NULL);
-    return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:{s:o?,s:o?,s:o?},s:o?,s:o?,s:I,s:i,"
+    return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:o?,s:o?,s:o?},s:o?,s:o?,s:I,s:i,"
                      "s:{s:i,s:i,s:i},s:f,s:s,s:s,s:o,s:o}",
                      "id", (json_int_t)r->id, "status", r->status, "strategy",
-                     r->rungs == 1 ? "random" : "halving", "target", r->target, "engine", r->engine,
+                     r->rungs == 1 ? "random" : "halving", "sampler",
+                     et_tune_sampler_name(r->sampler), "target", r->target, "engine", r->engine,
                      "objective", et_tune_objective_name(r->objective), "budgets", "latency_ms",
                      r->max_latency_ms > 0 ? json_real(r->max_latency_ms) : NULL, "ram_bytes",
                      r->max_ram_bytes > 0 ? json_integer(r->max_ram_bytes) : NULL, "rom_bytes",
@@ -272,12 +273,13 @@ static int run(cli *c, int argc, char **argv)
         {"worker", required_argument, NULL, 'W'},
         {"threads", required_argument, NULL, 'T'},
         {"strategy", required_argument, NULL, 'G'},
+        {"sampler", required_argument, NULL, 'P'},
         {"deadline", required_argument, NULL, 'D'},
         {0},
     };
     et_tune_options o = et_tune_defaults();
     const char *target = NULL, *targets_file = NULL, *space_arg = NULL, *worker_id = NULL;
-    const char *ram_arg = NULL, *rom_arg = NULL, *strategy = NULL;
+    const char *ram_arg = NULL, *rom_arg = NULL, *strategy = NULL, *sampler = NULL;
     int threads = 0;
     double deadline = 0;
     bool help = false;
@@ -332,6 +334,11 @@ static int run(cli *c, int argc, char **argv)
                                        optarg);
             strategy = optarg;
             break;
+        case 'P':
+            if (et_tune_sampler_parse(optarg, &o.sampler, &e) < 0)
+                return cli_usage_error(c, "tune", "--%s", e.msg);
+            sampler = optarg;
+            break;
         case 'W': worker_id = optarg; break;
         case 'D': {
             char *end = NULL;
@@ -357,11 +364,16 @@ static int run(cli *c, int argc, char **argv)
     if (worker_id)
         return worker(c, worker_id, threads, deadline);
     if (o.resume && (target || space_arg || o.engine || ram_arg || rom_arg ||
-                     o.max_latency_ms > 0 || o.seed >= 0 || strategy))
+                     o.max_latency_ms > 0 || o.seed >= 0 || strategy || sampler))
         return cli_usage_error(c, "tune",
                                "--resume continues a run with its own target, budgets, space, "
-                               "strategy and seed; give only --jobs, --trials or --time-budget "
-                               "with it");
+                               "strategy, sampler and seed; give only --jobs, --trials or "
+                               "--time-budget with it");
+    if (o.rungs == 1 && o.sampler == ET_TUNE_SAMPLER_MODEL && sampler)
+        return cli_usage_error(c, "tune",
+                               "--sampler model: random search (--strategy random) prunes "
+                               "nothing, so there is nothing for a model to learn from; use "
+                               "--strategy halving");
     et_error err = {0};
     et_target_catalog *cat = NULL;
     if (cli_load_targets(c, targets_file, &cat, &err) < 0)
@@ -558,7 +570,10 @@ static int print_list(cli *c, et_project *p, int64_t run_id, const char *sort, i
         printf("target %s (%s), objective %s, %s;\nbudgets: latency %s, RAM %s, flash %s (%s "
                "model).\n",
                run.target, run.engine, et_tune_objective_name(run.objective),
-               run.rungs == 1 ? "random search" : "successive halving", lat, ram, rom,
+               run.rungs == 1                         ? "random search"
+               : run.sampler == ET_TUNE_SAMPLER_MODEL ? "successive halving, model-based sampling"
+                                                      : "successive halving",
+               lat, ram, rom,
                et_precision_name(pr));
         printf("%zu trials in %s: %d done, %d pruned (stopped early), %d skipped (over a "
                "budget or the time left), %d failed",

@@ -889,6 +889,150 @@ Test(tune, the_same_seed_draws_the_same_trials, .timeout = 60)
     et_project_close(p);
 }
 
+/* A trial judged by successive halving, for the model's tests. */
+static et_tune_trial judged_trial(int rung, et_trial_status status, bool bn, int kernel, double lr)
+{
+    et_tune_trial t;
+    memset(&t, 0, sizeof t);
+    t.impulse = et_impulse_defaults();
+    t.impulse.batch_norm = bn;
+    for (int i = 0; i < t.impulse.n_conv; i++)
+        t.impulse.conv[i].kernel = kernel;
+    t.impulse.learning_rate = lr;
+    t.rung = rung;
+    t.rungs = 3;
+    t.status = status;
+    t.trained = true;
+    return t;
+}
+
+Test(tune, model_based_sampling_favours_what_was_promoted)
+{
+    et_tune_trial t[32];
+    int n = 0;
+    /* Rung 0 of a bracket of 9: the three promoted have batch norm and 5x5
+     * kernels, the six pruned have neither; skipped and failed trials are no
+     * judgement. */
+    for (int i = 0; i < 3; i++)
+        t[n++] = judged_trial(1, ET_TRIAL_WAITING, true, 5, 0.001);
+    for (int i = 0; i < 6; i++)
+        t[n++] = judged_trial(0, ET_TRIAL_PRUNED, false, 3, 0.001);
+    t[n++] = judged_trial(0, ET_TRIAL_SKIPPED, true, 5, 0.001);
+    t[n++] = judged_trial(2, ET_TRIAL_FAILED, true, 5, 0.001);
+    cr_assert_null(tune_model_fit(t, (size_t)n, 10), "9 judged: too few for 10");
+    tune_model *m = tune_model_fit(t, (size_t)n, 8);
+    cr_assert_not_null(m);
+    int level, good, bad;
+    tune_model_describe(m, &level, &good, &bad);
+    cr_assert_eq(level, 0);
+    cr_assert_eq(good, 3);
+    cr_assert_eq(bad, 6);
+    et_tune_trial bn5 = judged_trial(0, ET_TRIAL_PENDING, true, 5, 0.001);
+    et_tune_trial bn3 = judged_trial(0, ET_TRIAL_PENDING, true, 3, 0.001);
+    et_tune_trial plain3 = judged_trial(0, ET_TRIAL_PENDING, false, 3, 0.001);
+    double s5 = tune_model_score(m, &bn5.impulse), s3 = tune_model_score(m, &bn3.impulse),
+           p3 = tune_model_score(m, &plain3.impulse);
+    cr_assert_gt(s5, s3, "5x5 kernels were promoted: %g against %g", s5, s3);
+    cr_assert_gt(s3, p3, "batch norm was promoted: %g against %g", s3, p3);
+    tune_model_free(m);
+    /* Nobody promoted: nothing to learn. */
+    cr_assert_null(tune_model_fit(t + 3, 6, 2));
+    /* Once rung 1 has judged enough (the 3 promoted above go on to rung 2 at
+     * a high learning rate, 6 more are pruned at rung 1 at a low one), the
+     * model learns from rung 1, the longer-trained judgement. */
+    for (int i = 0; i < 3; i++)
+        t[i] = judged_trial(2, ET_TRIAL_DONE, true, 5, 0.005);
+    for (int i = 0; i < 6; i++)
+        t[n++] = judged_trial(1, ET_TRIAL_PRUNED, true, 5, 0.0005);
+    m = tune_model_fit(t, (size_t)n, 8);
+    cr_assert_not_null(m);
+    tune_model_describe(m, &level, &good, &bad);
+    cr_assert_eq(level, 1);
+    cr_assert_eq(good, 3);
+    cr_assert_eq(bad, 6);
+    et_tune_trial fast = judged_trial(0, ET_TRIAL_PENDING, true, 5, 0.005);
+    et_tune_trial slow = judged_trial(0, ET_TRIAL_PENDING, true, 5, 0.0005);
+    cr_assert_gt(tune_model_score(m, &fast.impulse), tune_model_score(m, &slow.impulse));
+    tune_model_free(m);
+}
+
+static int model_notes;
+
+static void count_model_notes(void *ctx, const et_tune_event *e)
+{
+    (void)ctx;
+    model_notes += e->kind == ET_TUNE_EVENT_NOTE && e->message && strstr(e->message, "draws by");
+}
+
+static char *bracket_sequence(et_project *p, int64_t run, int bracket)
+{
+    et_tune_trial *t = NULL;
+    size_t n = 0;
+    et_error err = {0};
+    cr_assert_eq(et_tune_trials_list(p, run, &t, &n, &err), 0);
+    size_t cap = n * 4096 + 1, used = 0;
+    char *s = calloc(cap, 1);
+    for (size_t i = 0; i < n; i++)
+        if (t[i].bracket == bracket)
+            used += (size_t)snprintf(s + used, cap - used, "%s\n", t[i].impulse_json);
+    free(t);
+    return s;
+}
+
+Test(tune, model_based_sampling_draws_from_the_second_bracket_on, .timeout = 60)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = make_project(dir, 8);
+    et_project *p = tu_open(proj);
+    et_target_catalog *cat = NULL;
+    et_tune_options o = et_tune_defaults();
+    o.target = find_target(&cat, "cortex-m4f-80mhz");
+    et_tune_space *s =
+        space_of("{\"input\": {\"size\": [12]},"
+                 " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[2], [3], [4], [5], [6]],"
+                 "   \"kernel\": [1, 3], \"dense_layers\": [[]], \"batch_norm\": [false, true]}],"
+                 " \"training\": {\"learning_rate\": [0.01, 0.02, 0.03], \"epochs\": [1],"
+                 " \"batch_size\": [4]}}");
+    o.space = s;
+    o.max_trials = 18; /* two brackets of 9 */
+    o.seed = 5;
+    et_tune_summary a, b, r;
+    et_error err = {0};
+    model_notes = 0;
+    cr_assert_eq(et_tune_run(p, &o, count_model_notes, NULL, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_notes, 1, "the second bracket, and only it, is drawn by the model");
+    cr_assert_eq(et_tune_run(p, &o, NULL, NULL, &b, &err), 0, "%s", err.msg);
+    o.sampler = ET_TUNE_SAMPLER_RANDOM;
+    model_notes = 0;
+    cr_assert_eq(et_tune_run(p, &o, count_model_notes, NULL, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_notes, 0);
+    /* The same seed draws the same with the model; its first bracket is the
+     * random sampler's, its second is not. */
+    for (int k = 0; k < 2; k++) {
+        char *sa = bracket_sequence(p, a.run_id, k), *sb = bracket_sequence(p, b.run_id, k),
+             *sr = bracket_sequence(p, r.run_id, k);
+        cr_assert(strlen(sa) > 0, "bracket %d drew", k);
+        cr_assert_str_eq(sa, sb, "bracket %d", k);
+        if (k == 0)
+            cr_assert_str_eq(sa, sr);
+        else
+            cr_assert_str_neq(sa, sr);
+        free(sa);
+        free(sb);
+        free(sr);
+    }
+    et_tune_run_info ia, ir;
+    cr_assert_eq(et_tune_run_get(p, a.run_id, &ia, &err), 0, "%s", err.msg);
+    cr_assert_eq(et_tune_run_get(p, r.run_id, &ir, &err), 0, "%s", err.msg);
+    cr_assert_eq(ia.sampler, ET_TUNE_SAMPLER_MODEL);
+    cr_assert_eq(ir.sampler, ET_TUNE_SAMPLER_RANDOM);
+    et_tune_run_info_free(&ia);
+    et_tune_run_info_free(&ir);
+    et_tune_space_destroy(s);
+    et_targets_destroy(cat);
+    et_project_close(p);
+}
+
 Test(tune, resume_reruns_cut_off_trials_and_keeps_finished_ones, .timeout = 90)
 {
     const char *proj;

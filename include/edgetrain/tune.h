@@ -145,6 +145,19 @@ typedef enum et_tune_objective {
 /* "int8-accuracy", "float32-accuracy"; and back (ET_EINVAL names the allowed values). */
 const char *et_tune_objective_name(et_tune_objective o);
 et_status et_tune_objective_parse(const char *s, et_tune_objective *out, et_error *err);
+/* How successive halving draws a new bracket's candidates. */
+typedef enum et_tune_sampler {
+    ET_TUNE_SAMPLER_MODEL = 0,  /* once enough candidates were promoted or pruned, two in three
+                                   are the best scored of several random draws by a model of
+                                   those judgements (tree-structured Parzen estimator over the
+                                   space's alternatives, as BOHB); the rest at random */
+    ET_TUNE_SAMPLER_RANDOM = 1, /* all at random */
+} et_tune_sampler;
+
+/* "model", "random"; and back (ET_EINVAL names the allowed values). */
+const char *et_tune_sampler_name(et_tune_sampler s);
+et_status et_tune_sampler_parse(const char *s, et_tune_sampler *out, et_error *err);
+
 /* The precision an objective is about (its budgets apply to that plan). */
 et_precision et_tune_objective_precision(et_tune_objective o);
 
@@ -211,6 +224,7 @@ typedef struct et_tune_run_info {
     int64_t seed;
     int jobs;
     int eta, rungs, bracket_size; /* scheduler */
+    et_tune_sampler sampler;   /* random for random search and for runs begun before it existed */
     double seconds;            /* wall time spent, all sessions */
     char stop_reason[256];
     char created_at[32];
@@ -273,6 +287,8 @@ typedef struct et_tune_options {
     int eta;                  /* keep 1/eta per rung; 0 = 3 */
     int rungs;                /* rungs per bracket, 1..5; 0 = 3. 1 is plain random search:
                                  every candidate trains its full epochs, none is pruned */
+    et_tune_sampler sampler;  /* successive halving's draws (default: model); random search
+                                 (rungs 1) always draws at random */
     int min_steps;            /* rung 0 trains at least this many batches (when the
                                  candidate's epochs allow); 0 = 200 */
     double endgame_share;     /* successive halving with a time budget: the share of the

@@ -138,6 +138,9 @@ static const char *const migrations[] = {
     "CREATE TABLE settings ("
     "  key TEXT PRIMARY KEY,"
     "  value TEXT NOT NULL);",
+    /* 6 -> 7: how a tuner run draws its candidates; runs before drew at random. */
+    "ALTER TABLE tuner_runs ADD COLUMN sampler TEXT NOT NULL DEFAULT 'random'"
+    "  CHECK (sampler IN ('model', 'random'));",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -40,6 +40,14 @@
 #define MAX_JOBS 64
 #define MAX_ATTEMPTS 3 /* a trial whose process died this often is failed */
 #define EARLY_END_S 30 /* a run ending this much before its budget says so */
+/* Model-based sampling (sampler.c): a model needs this many candidates judged
+ * at one rung (the first bracket's first rung judges 9 with eta 3); it
+ * scores this many random draws per candidate and keeps the best, for this
+ * share of a bracket's candidates (the rest are drawn at random, as BOHB's
+ * third). */
+#define MODEL_MIN_JUDGED 8
+#define MODEL_CANDIDATES 24
+#define MODEL_SHARE (2.0 / 3.0)
 
 typedef struct slot {
     pid_t pid;
@@ -68,6 +76,7 @@ typedef struct tuner {
     double budget_s;
     int64_t seed;
     int jobs, eta, rungs, min_steps;
+    et_tune_sampler sampler;
     double endgame_share; /* of budget_s: the endgame (extend_best) */
     double first_share;   /* of the drawing time: the first bracket's runs */
     int threads;          /* a job's share of the cores: what estimates assume */
@@ -486,6 +495,18 @@ static void drawn_free(drawn *list, int n)
 
 /* Draws the next bracket: candidates until as many as the bracket takes are
  * admitted (or the draws run out), all recorded in one transaction. */
+/* Whether json is among the run's impulses (seen) or this bracket's draws so far. */
+static bool drawn_before(char **seen, size_t n_seen, const drawn *list, int n, const char *json)
+{
+    for (size_t i = 0; i < n_seen; i++)
+        if (!strcmp(seen[i], json))
+            return true;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(list[i].json, json))
+            return true;
+    return false;
+}
+
 static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
 {
     *n_admitted = 0;
@@ -539,7 +560,18 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
     /* One generator per bracket: the same seed draws the same sequence. */
     uint64_t rng = (uint64_t)t->seed * 0x9E3779B97F4A7C15ull ^
                    (0xD1B54A32D192ED03ull * (uint64_t)(bracket + 1));
-    int max_tries = 20 * n_want + 100, tries = 0, dups = 0, over = 0, timed = 0;
+    /* What the run's judgements so far say (model-based sampling); none in
+     * its first bracket, or with the random sampler. */
+    tune_model *model = NULL;
+    if (rc == ET_OK && t->sampler == ET_TUNE_SAMPLER_MODEL) {
+        et_tune_trial *all = NULL;
+        size_t n_all = 0;
+        et_error ignored = {0};
+        if (tune_trials_read(t->p, t->run_id, &all, &n_all, &ignored) >= 0)
+            model = tune_model_fit(all, n_all, MODEL_MIN_JUDGED);
+        free(all);
+    }
+    int max_tries = 20 * n_want + 100, tries = 0, dups = 0, over = 0, timed = 0, scored_n = 0;
     drawn *list = calloc((size_t)max_tries, sizeof *list);
     int n = 0;
     if (!list && rc == ET_OK)
@@ -547,22 +579,36 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
     while (rc == ET_OK && *n_admitted < n_want && tries < max_tries) {
         tries++;
         drawn *d = &list[n];
-        et_tune_space_sample(t->space, &t->base, t->seed, &rng, &d->imp);
-        d->json = et_impulse_to_json(&d->imp, false);
-        if (!d->json) {
-            rc = et_error_set(err, ET_ENOMEM, "out of memory");
-            break;
-        }
-        bool dup = false;
-        for (size_t i = 0; i < n_seen && !dup; i++)
-            dup = !strcmp(seen[i], d->json);
-        for (int i = 0; i < n && !dup; i++)
-            dup = !strcmp(list[i].json, d->json);
-        if (dup) {
+        /* One random draw, or the best scored of MODEL_CANDIDATES; draws
+         * already in the run do not count. */
+        bool scored = model && et_rng_unit(&rng) < MODEL_SHARE;
+        double best = -INFINITY;
+        for (int c = 0; c < (scored ? MODEL_CANDIDATES : 1); c++) {
+            et_impulse imp;
+            et_tune_space_sample(t->space, &t->base, t->seed, &rng, &imp);
+            char *json = et_impulse_to_json(&imp, false);
+            if (!json) {
+                rc = et_error_set(err, ET_ENOMEM, "out of memory");
+                break;
+            }
+            double score = scored ? tune_model_score(model, &imp) : 0;
+            if (drawn_before(seen, n_seen, list, n, json) || (d->json && score <= best)) {
+                free(json);
+                continue;
+            }
             free(d->json);
-            d->json = NULL;
+            d->json = json;
+            d->imp = imp;
+            best = score;
+        }
+        if (rc == ET_OK && !d->json) {
             dups++;
             continue;
+        }
+        if (rc < 0) {
+            free(d->json);
+            d->json = NULL;
+            break;
         }
         price(t, d);
         d->full = d->imp.epochs;
@@ -577,9 +623,19 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
             continue;
         }
         *n_admitted += d->status == ET_TRIAL_PENDING;
+        scored_n += scored && d->status == ET_TRIAL_PENDING;
         over += d->status != ET_TRIAL_PENDING;
         n++;
     }
+    if (model && scored_n > 0) {
+        int level, good, bad;
+        tune_model_describe(model, &level, &good, &bad);
+        note(t,
+             "bracket %d: %d of %d candidates are the best of %d draws by what rung %d's "
+             "judgements favour (%d promoted, %d pruned); the rest are drawn at random",
+             bracket, scored_n, *n_admitted, MODEL_CANDIDATES, level + 1, good, bad);
+    }
+    tune_model_free(model);
     for (size_t i = 0; i < n_seen; i++)
         free(seen[i]);
     free(seen);
@@ -1222,6 +1278,8 @@ static et_status new_run(tuner *t, et_error *err)
     t->eta = o->eta ? o->eta : 3;
     t->rungs = o->rungs ? o->rungs : 3;
     t->min_steps = o->min_steps ? o->min_steps : 200;
+    /* Random search judges nothing: there is nothing for a model to learn. */
+    t->sampler = t->rungs == 1 ? ET_TUNE_SAMPLER_RANDOM : o->sampler;
     t->endgame_share = o->endgame_share > 0 && o->endgame_share < 1 ? o->endgame_share : 1.0 / 3;
     t->first_share = o->first_share > 0 && o->first_share <= 1 ? o->first_share : 1.0 / 3;
     if (t->eta < 2 || t->eta > 10 || t->rungs < 1 || t->rungs > 5 || t->min_steps < 0)
@@ -1259,13 +1317,13 @@ static et_status new_run(tuner *t, et_error *err)
         rc = tune_exec(t->p, err, NULL,
                        "INSERT INTO tuner_runs(target, engine, objective, max_latency_ms, "
                        "max_ram_bytes, max_rom_bytes, max_trials, time_budget_s, seed, jobs, eta, "
-                       "rungs, min_steps, space, base_impulse, base_impulse_version, pid) "
-                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       "sssdiiidiiiiissii", t->target->name, t->engine,
+                       "rungs, min_steps, space, base_impulse, base_impulse_version, pid, "
+                       "sampler) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       "sssdiiidiiiiissiis", t->target->name, t->engine,
                        et_tune_objective_name(t->objective), t->max_latency_ms, t->max_ram,
                        t->max_rom, (int64_t)t->max_trials, t->budget_s, t->seed, (int64_t)t->jobs,
                        (int64_t)t->eta, (int64_t)t->rungs, (int64_t)t->min_steps, space, base,
-                       version, (int64_t)getpid());
+                       version, (int64_t)getpid(), et_tune_sampler_name(t->sampler));
     free(space);
     free(base);
     if (rc == ET_OK)
@@ -1294,7 +1352,7 @@ static et_status load_run(tuner *t, et_error *err)
     if (sqlite3_prepare_v2(t->p->db,
                            "SELECT status, target, engine, objective, max_latency_ms, "
                            "max_ram_bytes, max_rom_bytes, max_trials, time_budget_s, seed, eta, "
-                           "rungs, min_steps, space, base_impulse, seconds, pid, jobs "
+                           "rungs, min_steps, space, base_impulse, seconds, pid, jobs, sampler "
                            "FROM tuner_runs WHERE id = ?",
                            -1, &st, NULL) != SQLITE_OK)
         return et_db_error(t->p, err, "reading the tuner run");
@@ -1322,6 +1380,7 @@ static et_status load_run(tuner *t, et_error *err)
     t->seconds_before = sqlite3_column_double(st, 15);
     pid_t pid = (pid_t)sqlite3_column_int64(st, 16);
     int stored_jobs = sqlite3_column_int(st, 17);
+    et_tune_sampler_parse((const char *)sqlite3_column_text(st, 18), &t->sampler, NULL);
     sqlite3_finalize(st);
     et_status rc = ET_OK;
     if (!space || !base)

@@ -96,6 +96,20 @@ int tune_endgame_epochs(double seconds, double one_epoch, double two_epochs, int
  * price), so one factor for all would misprice one kind by the other's. */
 double tune_time_ratio(double measured_kind, double estimated_kind, double measured_all,
                        double estimated_all);
+/* Model-based sampling (sampler.c): what the run's judgements (promoted or
+ * pruned at a rung) say about each alternative. */
+typedef struct tune_model tune_model;
+/* The model of the highest rung at which at least min_judged of trials were
+ * judged, both ways; NULL when no rung has that many (or out of memory): the
+ * draws are then at random. */
+tune_model *tune_model_fit(const et_tune_trial *trials, size_t n, int min_judged);
+/* How much more an impulse like imp was promoted than pruned: the sum over
+ * its alternatives of log(l / g), higher is better. */
+double tune_model_score(const tune_model *m, const et_impulse *imp);
+/* The rung the model learnt from, and its promoted and pruned counts. */
+void tune_model_describe(const tune_model *m, int *level, int *good, int *bad);
+void tune_model_free(tune_model *m);
+
 /* Removes a trial's checkpoints (trial 0: every trial's, and the folder). */
 void tune_checkpoints_remove(et_project *p, int64_t run, int64_t trial);
 

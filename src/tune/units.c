@@ -89,6 +89,23 @@ et_status et_tune_objective_parse(const char *s, et_tune_objective *out, et_erro
     return ET_OK;
 }
 
+const char *et_tune_sampler_name(et_tune_sampler s)
+{
+    return s == ET_TUNE_SAMPLER_RANDOM ? "random" : "model";
+}
+
+et_status et_tune_sampler_parse(const char *s, et_tune_sampler *out, et_error *err)
+{
+    if (s && !strcmp(s, "model"))
+        *out = ET_TUNE_SAMPLER_MODEL;
+    else if (s && !strcmp(s, "random"))
+        *out = ET_TUNE_SAMPLER_RANDOM;
+    else
+        return et_error_set(err, ET_EINVAL, "sampler '%s': allowed values are model, random",
+                            s ? s : "");
+    return ET_OK;
+}
+
 et_precision et_tune_objective_precision(et_tune_objective o)
 {
     return o == ET_TUNE_FLOAT32_ACCURACY ? ET_PRECISION_FLOAT32 : ET_PRECISION_INT8;
