@@ -919,8 +919,9 @@ Test(tune, model_based_sampling_favours_what_was_promoted)
         t[n++] = judged_trial(0, ET_TRIAL_PRUNED, false, 3, 0.001);
     t[n++] = judged_trial(0, ET_TRIAL_SKIPPED, true, 5, 0.001);
     t[n++] = judged_trial(2, ET_TRIAL_FAILED, true, 5, 0.001);
-    cr_assert_null(tune_model_fit(t, (size_t)n, 10), "9 judged: too few for 10");
-    tune_model *m = tune_model_fit(t, (size_t)n, 8);
+    cr_assert_null(tune_model_fit(t, (size_t)n, 10, 0), "9 judged: too few for 10");
+    cr_assert_null(tune_model_fit(t, (size_t)n, 8, 1), "nothing judged at rung 1 yet");
+    tune_model *m = tune_model_fit(t, (size_t)n, 8, 0);
     cr_assert_not_null(m);
     int level, good, bad;
     tune_model_describe(m, &level, &good, &bad);
@@ -936,7 +937,7 @@ Test(tune, model_based_sampling_favours_what_was_promoted)
     cr_assert_gt(s3, p3, "batch norm was promoted: %g against %g", s3, p3);
     tune_model_free(m);
     /* Nobody promoted: nothing to learn. */
-    cr_assert_null(tune_model_fit(t + 3, 6, 2));
+    cr_assert_null(tune_model_fit(t + 3, 6, 2, 0));
     /* Once rung 1 has judged enough (the 3 promoted above go on to rung 2 at
      * a high learning rate, 6 more are pruned at rung 1 at a low one), the
      * model learns from rung 1, the longer-trained judgement. */
@@ -944,7 +945,7 @@ Test(tune, model_based_sampling_favours_what_was_promoted)
         t[i] = judged_trial(2, ET_TRIAL_DONE, true, 5, 0.005);
     for (int i = 0; i < 6; i++)
         t[n++] = judged_trial(1, ET_TRIAL_PRUNED, true, 5, 0.0005);
-    m = tune_model_fit(t, (size_t)n, 8);
+    m = tune_model_fit(t, (size_t)n, 8, 0);
     cr_assert_not_null(m);
     tune_model_describe(m, &level, &good, &bad);
     cr_assert_eq(level, 1);
@@ -979,7 +980,9 @@ static char *bracket_sequence(et_project *p, int64_t run, int bracket)
     return s;
 }
 
-Test(tune, model_based_sampling_draws_from_the_second_bracket_on, .timeout = 60)
+/* Brackets of 9 judge 3 at their second rung: the model (8 judged there)
+ * draws the fourth bracket on. */
+Test(tune, model_based_sampling_draws_once_the_second_rung_has_judged_enough, .timeout = 60)
 {
     const char *dir = tu_tmpdir();
     const char *proj = make_project(dir, 8);
@@ -994,26 +997,27 @@ Test(tune, model_based_sampling_draws_from_the_second_bracket_on, .timeout = 60)
                  " \"training\": {\"learning_rate\": [0.01, 0.02, 0.03], \"epochs\": [1],"
                  " \"batch_size\": [4]}}");
     o.space = s;
-    o.max_trials = 18; /* two brackets of 9 */
+    o.max_trials = 36; /* four brackets of 9 */
     o.seed = 5;
+    o.sampler = ET_TUNE_SAMPLER_MODEL;
     et_tune_summary a, b, r;
     et_error err = {0};
     model_notes = 0;
     cr_assert_eq(et_tune_run(p, &o, count_model_notes, NULL, &a, &err), 0, "%s", err.msg);
-    cr_assert_eq(model_notes, 1, "the second bracket, and only it, is drawn by the model");
+    cr_assert_eq(model_notes, 1, "the fourth bracket, and only it, is drawn by the model");
     cr_assert_eq(et_tune_run(p, &o, NULL, NULL, &b, &err), 0, "%s", err.msg);
     o.sampler = ET_TUNE_SAMPLER_RANDOM;
     model_notes = 0;
     cr_assert_eq(et_tune_run(p, &o, count_model_notes, NULL, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(model_notes, 0);
-    /* The same seed draws the same with the model; its first bracket is the
-     * random sampler's, its second is not. */
-    for (int k = 0; k < 2; k++) {
+    /* The same seed draws the same with the model; its first three brackets
+     * are the random sampler's, its fourth is not. */
+    for (int k = 0; k < 4; k++) {
         char *sa = bracket_sequence(p, a.run_id, k), *sb = bracket_sequence(p, b.run_id, k),
              *sr = bracket_sequence(p, r.run_id, k);
         cr_assert(strlen(sa) > 0, "bracket %d drew", k);
         cr_assert_str_eq(sa, sb, "bracket %d", k);
-        if (k == 0)
+        if (k < 3)
             cr_assert_str_eq(sa, sr);
         else
             cr_assert_str_neq(sa, sr);
@@ -1417,6 +1421,14 @@ Test(tune, cli_checks_its_arguments_before_any_work, .timeout = 60)
     cr_assert(strstr(err, "z80") && strstr(err, "cortex-m4f-80mhz"), "%s", err);
     free(err);
     cr_assert_eq(tu_run(NULL, &err, "-C", proj, "tune", "--jobs", "0", NULL), 2);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "tune", "--sampler", "smart", NULL), 2);
+    cr_assert(strstr(err, "'smart'") && strstr(err, "model, random"), "%s", err);
+    free(err);
+    cr_assert_eq(
+        tu_run(NULL, &err, "-C", proj, "tune", "--strategy", "random", "--sampler", "model", NULL),
+        2);
+    cr_assert(strstr(err, "--strategy halving"), "%s", err);
     free(err);
     const char *bad = tu_path(dir, "bad.json");
     const char *bad_text = "{\"input\": {\"size\": [32, \"big\"]}}";

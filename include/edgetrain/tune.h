@@ -147,11 +147,12 @@ const char *et_tune_objective_name(et_tune_objective o);
 et_status et_tune_objective_parse(const char *s, et_tune_objective *out, et_error *err);
 /* How successive halving draws a new bracket's candidates. */
 typedef enum et_tune_sampler {
-    ET_TUNE_SAMPLER_MODEL = 0,  /* once enough candidates were promoted or pruned, two in three
-                                   are the best scored of several random draws by a model of
-                                   those judgements (tree-structured Parzen estimator over the
-                                   space's alternatives, as BOHB); the rest at random */
-    ET_TUNE_SAMPLER_RANDOM = 1, /* all at random */
+    ET_TUNE_SAMPLER_RANDOM = 0, /* all at random (the default) */
+    ET_TUNE_SAMPLER_MODEL = 1,  /* once enough candidates were promoted or pruned at rung 2 or
+                                   later, two in three are the best scored of several random
+                                   draws by a model of those judgements (tree-structured Parzen
+                                   estimator over the space's alternatives, as BOHB); the rest
+                                   at random */
 } et_tune_sampler;
 
 /* "model", "random"; and back (ET_EINVAL names the allowed values). */
@@ -287,7 +288,7 @@ typedef struct et_tune_options {
     int eta;                  /* keep 1/eta per rung; 0 = 3 */
     int rungs;                /* rungs per bracket, 1..5; 0 = 3. 1 is plain random search:
                                  every candidate trains its full epochs, none is pruned */
-    et_tune_sampler sampler;  /* successive halving's draws (default: model); random search
+    et_tune_sampler sampler;  /* successive halving's draws (default: random); random search
                                  (rungs 1) always draws at random */
     int min_steps;            /* rung 0 trains at least this many batches (when the
                                  candidate's epochs allow); 0 = 200 */

@@ -41,11 +41,12 @@
 #define MAX_ATTEMPTS 3 /* a trial whose process died this often is failed */
 #define EARLY_END_S 30 /* a run ending this much before its budget says so */
 /* Model-based sampling (sampler.c): a model needs this many candidates judged
- * at one rung (the first bracket's first rung judges 9 with eta 3); it
- * scores this many random draws per candidate and keeps the best, for this
- * share of a bracket's candidates (the rest are drawn at random, as BOHB's
- * third). */
+ * at one rung, the second or later (a bracket of 9 with eta 3 judges 3 at its
+ * second rung); it scores this many random draws per candidate and keeps the
+ * best, for this share of a bracket's candidates (the rest are drawn at
+ * random, as BOHB's third). */
 #define MODEL_MIN_JUDGED 8
+#define MODEL_MIN_LEVEL 1
 #define MODEL_CANDIDATES 24
 #define MODEL_SHARE (2.0 / 3.0)
 
@@ -493,8 +494,6 @@ static void drawn_free(drawn *list, int n)
     free(list);
 }
 
-/* Draws the next bracket: candidates until as many as the bracket takes are
- * admitted (or the draws run out), all recorded in one transaction. */
 /* Whether json is among the run's impulses (seen) or this bracket's draws so far. */
 static bool drawn_before(char **seen, size_t n_seen, const drawn *list, int n, const char *json)
 {
@@ -507,6 +506,8 @@ static bool drawn_before(char **seen, size_t n_seen, const drawn *list, int n, c
     return false;
 }
 
+/* Draws the next bracket: candidates until as many as the bracket takes are
+ * admitted (or the draws run out), all recorded in one transaction. */
 static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
 {
     *n_admitted = 0;
@@ -568,7 +569,7 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
         size_t n_all = 0;
         et_error ignored = {0};
         if (tune_trials_read(t->p, t->run_id, &all, &n_all, &ignored) >= 0)
-            model = tune_model_fit(all, n_all, MODEL_MIN_JUDGED);
+            model = tune_model_fit(all, n_all, MODEL_MIN_JUDGED, MODEL_MIN_LEVEL);
         free(all);
     }
     int max_tries = 20 * n_want + 100, tries = 0, dups = 0, over = 0, timed = 0, scored_n = 0;

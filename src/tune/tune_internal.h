@@ -99,10 +99,10 @@ double tune_time_ratio(double measured_kind, double estimated_kind, double measu
 /* Model-based sampling (sampler.c): what the run's judgements (promoted or
  * pruned at a rung) say about each alternative. */
 typedef struct tune_model tune_model;
-/* The model of the highest rung at which at least min_judged of trials were
- * judged, both ways; NULL when no rung has that many (or out of memory): the
- * draws are then at random. */
-tune_model *tune_model_fit(const et_tune_trial *trials, size_t n, int min_judged);
+/* The model of the highest rung, min_level or later, at which at least
+ * min_judged of trials were judged, both ways; NULL when no such rung has
+ * that many (or out of memory): the draws are then at random. */
+tune_model *tune_model_fit(const et_tune_trial *trials, size_t n, int min_judged, int min_level);
 /* How much more an impulse like imp was promoted than pruned: the sum over
  * its alternatives of log(l / g), higher is better. */
 double tune_model_score(const tune_model *m, const et_impulse *imp);
