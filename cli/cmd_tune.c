@@ -130,20 +130,23 @@ static json_t *counts_json(const int *counts)
 static json_t *run_json(const et_tune_run_info *r)
 {
     json_t *space = json_loads(r->space_json, 0, NULL);
-    return json_pack(
-        "{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:o?,s:o?,s:o?},s:o?,s:o?,s:I,s:i,"
-        "s:{s:i,s:i,s:i},s:f,s:s,s:s,s:o,s:o}",
-        "id", (json_int_t)r->id, "status", r->status, "strategy",
-        r->rungs == 1 ? "random" : "halving", "sampler", et_tune_sampler_name(r->sampler), "target",
-        r->target, "engine", r->engine, "objective", et_tune_objective_name(r->objective),
-        "budgets", "latency_ms", r->max_latency_ms > 0 ? json_real(r->max_latency_ms) : NULL,
-        "ram_bytes", r->max_ram_bytes > 0 ? json_integer(r->max_ram_bytes) : NULL, "rom_bytes",
-        r->max_rom_bytes > 0 ? json_integer(r->max_rom_bytes) : NULL, "max_trials",
-        r->max_trials > 0 ? json_integer(r->max_trials) : NULL, "time_budget_s",
-        r->time_budget_s > 0 ? json_real(r->time_budget_s) : NULL, "seed", (json_int_t)r->seed,
-        "jobs", r->jobs, "scheduler", "eta", r->eta, "rungs", r->rungs, "bracket_size",
-        r->bracket_size, "seconds", r->seconds, "stop_reason", r->stop_reason, "created_at",
-        r->created_at, "counts", counts_json(r->counts), "space", space ? space : json_null());
+    return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:o?,s:o?,s:o?},s:o?,s:o?,s:I,s:i,"
+                     "s:{s:i,s:i,s:i},s:f,s:s,s:s,s:o,s:o}",
+                     "id", (json_int_t)r->id, "status", r->status, "strategy",
+                     r->rungs == 1  ? "random"
+                     : r->hyperband ? "hyperband"
+                                    : "halving",
+                     "sampler", et_tune_sampler_name(r->sampler), "target", r->target, "engine",
+                     r->engine, "objective", et_tune_objective_name(r->objective), "budgets",
+                     "latency_ms", r->max_latency_ms > 0 ? json_real(r->max_latency_ms) : NULL,
+                     "ram_bytes", r->max_ram_bytes > 0 ? json_integer(r->max_ram_bytes) : NULL,
+                     "rom_bytes", r->max_rom_bytes > 0 ? json_integer(r->max_rom_bytes) : NULL,
+                     "max_trials", r->max_trials > 0 ? json_integer(r->max_trials) : NULL,
+                     "time_budget_s", r->time_budget_s > 0 ? json_real(r->time_budget_s) : NULL,
+                     "seed", (json_int_t)r->seed, "jobs", r->jobs, "scheduler", "eta", r->eta,
+                     "rungs", r->rungs, "bracket_size", r->bracket_size, "seconds", r->seconds,
+                     "stop_reason", r->stop_reason, "created_at", r->created_at, "counts",
+                     counts_json(r->counts), "space", space ? space : json_null());
 }
 
 /* ------------------------------------------------------------------------
@@ -326,10 +329,12 @@ static int run(cli *c, int argc, char **argv)
             /* Plain random search: brackets of one candidate, one rung, its full epochs. */
             if (!strcmp(optarg, "random"))
                 o.rungs = 1;
+            else if (!strcmp(optarg, "hyperband"))
+                o.hyperband = true;
             else if (strcmp(optarg, "halving"))
                 return cli_usage_error(c, "tune",
                                        "--strategy '%s': allowed values are halving, "
-                                       "random",
+                                       "hyperband, random",
                                        optarg);
             strategy = optarg;
             break;
@@ -569,7 +574,10 @@ static int print_list(cli *c, et_project *p, int64_t run_id, const char *sort, i
         printf("target %s (%s), objective %s, %s;\nbudgets: latency %s, RAM %s, flash %s (%s "
                "model).\n",
                run.target, run.engine, et_tune_objective_name(run.objective),
-               run.rungs == 1                         ? "random search"
+               run.rungs == 1 ? "random search"
+               : run.hyperband
+                   ? (run.sampler == ET_TUNE_SAMPLER_MODEL ? "Hyperband, model-based sampling"
+                                                           : "Hyperband")
                : run.sampler == ET_TUNE_SAMPLER_MODEL ? "successive halving, model-based sampling"
                                                       : "successive halving",
                lat, ram, rom, et_precision_name(pr));

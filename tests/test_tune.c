@@ -1037,6 +1037,60 @@ Test(tune, model_based_sampling_draws_once_the_second_rung_has_judged_enough, .t
     et_project_close(p);
 }
 
+/* Hyperband: brackets of 9, 3 and 1 candidates over 3, 2 and 1 rungs, their
+ * first rungs at 1/9, 1/3 and all of the epochs, then 9 again. */
+Test(tune, hyperband_cycles_its_bracket_sizes, .timeout = 60)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = make_project(dir, 8);
+    et_project *p = tu_open(proj);
+    et_target_catalog *cat = NULL;
+    et_tune_options o = et_tune_defaults();
+    o.target = find_target(&cat, "cortex-m4f-80mhz");
+    et_tune_space *s =
+        space_of("{\"input\": {\"size\": [12]},"
+                 " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[2], [3], [4], [5], [6]],"
+                 "   \"kernel\": [1, 3], \"dense_layers\": [[]]}],"
+                 " \"training\": {\"learning_rate\": [0.01, 0.02, 0.03], \"epochs\": [9],"
+                 " \"batch_size\": [4]}}");
+    o.space = s;
+    o.max_trials = 9 + 3 + 1 + 2;
+    o.min_steps = 1;
+    o.hyperband = true;
+    o.seed = 3;
+    et_tune_summary sum;
+    et_error err = {0};
+    cr_assert_eq(et_tune_run(p, &o, NULL, NULL, &sum, &err), 0, "%s", err.msg);
+    et_tune_trial *t = NULL;
+    size_t n = 0;
+    cr_assert_eq(et_tune_trials_list(p, sum.run_id, &t, &n, &err), 0, "%s", err.msg);
+    const int want_n[4] = {9, 3, 1, 2}, want_rungs[4] = {3, 2, 1, 1}, want_first[4] = {1, 3, 9, 9};
+    int got_n[4] = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].status == ET_TRIAL_SKIPPED || t[i].status == ET_TRIAL_FAILED)
+            continue;
+        int b = t[i].bracket;
+        cr_assert(b >= 0 && b < 4, "bracket %d", b);
+        got_n[b]++;
+        cr_assert_eq(t[i].rungs, want_rungs[b], "trial %lld in bracket %d", (long long)t[i].id, b);
+        json_t *h = json_loads(t[i].history, 0, NULL);
+        cr_assert(json_array_size(h) >= 1, "trial %lld trained", (long long)t[i].id);
+        cr_assert_eq(json_integer_value(json_object_get(json_array_get(h, 0), "epochs")),
+                     want_first[b], "bracket %d's first rung", b);
+        json_decref(h);
+    }
+    for (int b = 0; b < 4; b++)
+        cr_assert_eq(got_n[b], want_n[b], "bracket %d admitted %d", b, got_n[b]);
+    et_tune_run_info info;
+    cr_assert_eq(et_tune_run_get(p, sum.run_id, &info, &err), 0, "%s", err.msg);
+    cr_assert(info.hyperband);
+    et_tune_run_info_free(&info);
+    free(t);
+    et_tune_space_destroy(s);
+    et_targets_destroy(cat);
+    et_project_close(p);
+}
+
 Test(tune, resume_reruns_cut_off_trials_and_keeps_finished_ones, .timeout = 90)
 {
     const char *proj;
@@ -1429,6 +1483,9 @@ Test(tune, cli_checks_its_arguments_before_any_work, .timeout = 60)
         tu_run(NULL, &err, "-C", proj, "tune", "--strategy", "random", "--sampler", "model", NULL),
         2);
     cr_assert(strstr(err, "--strategy halving"), "%s", err);
+    free(err);
+    cr_assert_eq(tu_run(NULL, &err, "-C", proj, "tune", "--strategy", "greedy", NULL), 2);
+    cr_assert(strstr(err, "halving, hyperband, random"), "%s", err);
     free(err);
     const char *bad = tu_path(dir, "bad.json");
     const char *bad_text = "{\"input\": {\"size\": [32, \"big\"]}}";

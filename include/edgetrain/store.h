@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 /* The schema version this build writes. */
-#define ET_SCHEMA_VERSION 7
+#define ET_SCHEMA_VERSION 8
 /* Longest label in bytes (UTF-8), and longest recorded source path. */
 #define ET_LABEL_MAX 128
 #define ET_SOURCE_MAX 1024

@@ -226,6 +226,7 @@ typedef struct et_tune_run_info {
     int jobs;
     int eta, rungs, bracket_size; /* scheduler */
     et_tune_sampler sampler;   /* random for random search and for runs begun before it existed */
+    bool hyperband;            /* brackets cycle through their sizes (et_tune_options) */
     double seconds;            /* wall time spent, all sessions */
     char stop_reason[256];
     char created_at[32];
@@ -290,6 +291,11 @@ typedef struct et_tune_options {
                                  every candidate trains its full epochs, none is pruned */
     et_tune_sampler sampler;  /* successive halving's draws (default: random); random search
                                  (rungs 1) always draws at random */
+    bool hyperband;           /* Hyperband (--strategy hyperband): bracket b admits
+                                 eta^s candidates, s = (rungs-1) - b mod rungs, over s+1 rungs
+                                 (the first rung at full epochs / eta^s), so later brackets
+                                 judge fewer candidates later in their runs, down to one
+                                 trained in full; false: every bracket admits eta^(rungs-1) */
     int min_steps;            /* rung 0 trains at least this many batches (when the
                                  candidate's epochs allow); 0 = 200 */
     double endgame_share;     /* successive halving with a time budget: the share of the

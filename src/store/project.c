@@ -141,6 +141,8 @@ static const char *const migrations[] = {
     /* 6 -> 7: how a tuner run draws its candidates; runs before drew at random. */
     "ALTER TABLE tuner_runs ADD COLUMN sampler TEXT NOT NULL DEFAULT 'random'"
     "  CHECK (sampler IN ('model', 'random'));",
+    /* 7 -> 8: Hyperband's cycling bracket sizes (--strategy hyperband). */
+    "ALTER TABLE tuner_runs ADD COLUMN hyperband INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

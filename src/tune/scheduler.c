@@ -78,6 +78,7 @@ typedef struct tuner {
     int64_t seed;
     int jobs, eta, rungs, min_steps;
     et_tune_sampler sampler;
+    bool hyperband;
     double endgame_share; /* of budget_s: the endgame (extend_best) */
     double first_share;   /* of the drawing time: the first bracket's runs */
     int threads;          /* a job's share of the cores: what estimates assume */
@@ -511,12 +512,8 @@ static bool drawn_before(char **seen, size_t n_seen, const drawn *list, int n, c
 static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
 {
     *n_admitted = 0;
-    int n_want = 1;
-    for (int k = 1; k < t->rungs; k++)
-        n_want *= t->eta;
-    if (t->max_trials > 0 && t->max_trials - admitted(t) < n_want)
-        n_want = t->max_trials - admitted(t);
-    if (n_want <= 0)
+    int n_left = t->max_trials > 0 ? t->max_trials - admitted(t) : INT32_MAX;
+    if (n_left <= 0)
         return ET_OK;
     /* What the run already holds: its impulses (no candidate twice), the last bracket and draw. */
     sqlite3_stmt *st = NULL;
@@ -558,6 +555,15 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
             draw = sqlite3_column_int(st, 2) + 1;
     }
     sqlite3_finalize(st);
+    /* Successive halving: eta^(rungs-1) candidates a bracket. Hyperband
+     * cycles s from rungs-1 down to 0: eta^s candidates, whose rungs
+     * (bracket_rungs) are then s+1, the first at full epochs / eta^s. */
+    int s_max = t->rungs - 1;
+    int s = t->hyperband ? s_max - bracket % (s_max + 1) : s_max;
+    int n_want = 1;
+    for (int k = 0; k < s; k++)
+        n_want *= t->eta;
+    n_want = n_want < n_left ? n_want : n_left;
     /* One generator per bracket: the same seed draws the same sequence. */
     uint64_t rng = (uint64_t)t->seed * 0x9E3779B97F4A7C15ull ^
                    (0xD1B54A32D192ED03ull * (uint64_t)(bracket + 1));
@@ -1281,6 +1287,7 @@ static et_status new_run(tuner *t, et_error *err)
     t->min_steps = o->min_steps ? o->min_steps : 200;
     /* Random search judges nothing: there is nothing for a model to learn. */
     t->sampler = t->rungs == 1 ? ET_TUNE_SAMPLER_RANDOM : o->sampler;
+    t->hyperband = t->rungs > 1 && o->hyperband;
     t->endgame_share = o->endgame_share > 0 && o->endgame_share < 1 ? o->endgame_share : 1.0 / 3;
     t->first_share = o->first_share > 0 && o->first_share <= 1 ? o->first_share : 1.0 / 3;
     if (t->eta < 2 || t->eta > 10 || t->rungs < 1 || t->rungs > 5 || t->min_steps < 0)
@@ -1319,12 +1326,13 @@ static et_status new_run(tuner *t, et_error *err)
                        "INSERT INTO tuner_runs(target, engine, objective, max_latency_ms, "
                        "max_ram_bytes, max_rom_bytes, max_trials, time_budget_s, seed, jobs, eta, "
                        "rungs, min_steps, space, base_impulse, base_impulse_version, pid, "
-                       "sampler) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       "sssdiiidiiiiissiis", t->target->name, t->engine,
+                       "sampler, hyperband) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       "sssdiiidiiiiissiisi", t->target->name, t->engine,
                        et_tune_objective_name(t->objective), t->max_latency_ms, t->max_ram,
                        t->max_rom, (int64_t)t->max_trials, t->budget_s, t->seed, (int64_t)t->jobs,
                        (int64_t)t->eta, (int64_t)t->rungs, (int64_t)t->min_steps, space, base,
-                       version, (int64_t)getpid(), et_tune_sampler_name(t->sampler));
+                       version, (int64_t)getpid(), et_tune_sampler_name(t->sampler),
+                       (int64_t)t->hyperband);
     free(space);
     free(base);
     if (rc == ET_OK)
@@ -1353,8 +1361,8 @@ static et_status load_run(tuner *t, et_error *err)
     if (sqlite3_prepare_v2(t->p->db,
                            "SELECT status, target, engine, objective, max_latency_ms, "
                            "max_ram_bytes, max_rom_bytes, max_trials, time_budget_s, seed, eta, "
-                           "rungs, min_steps, space, base_impulse, seconds, pid, jobs, sampler "
-                           "FROM tuner_runs WHERE id = ?",
+                           "rungs, min_steps, space, base_impulse, seconds, pid, jobs, sampler, "
+                           "hyperband FROM tuner_runs WHERE id = ?",
                            -1, &st, NULL) != SQLITE_OK)
         return et_db_error(t->p, err, "reading the tuner run");
     sqlite3_bind_int64(st, 1, id);
@@ -1382,6 +1390,7 @@ static et_status load_run(tuner *t, et_error *err)
     pid_t pid = (pid_t)sqlite3_column_int64(st, 16);
     int stored_jobs = sqlite3_column_int(st, 17);
     et_tune_sampler_parse((const char *)sqlite3_column_text(st, 18), &t->sampler, NULL);
+    t->hyperband = sqlite3_column_int(st, 19) != 0;
     sqlite3_finalize(st);
     et_status rc = ET_OK;
     if (!space || !base)

@@ -219,7 +219,7 @@ et_status et_tune_run_get(et_project *p, int64_t id, et_tune_run_info *out, et_e
     const char *sql =
         "SELECT id, status, target, engine, objective, max_latency_ms, max_ram_bytes, "
         "max_rom_bytes, max_trials, time_budget_s, seed, jobs, eta, rungs, seconds, stop_reason, "
-        "created_at, base_impulse_version, space, sampler FROM tuner_runs "
+        "created_at, base_impulse_version, space, sampler, hyperband FROM tuner_runs "
         "WHERE id = ?1 OR (?1 = 0 AND id = (SELECT max(id) FROM tuner_runs))";
     if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) != SQLITE_OK)
         return et_db_error(p, err, "reading a tuner run");
@@ -252,6 +252,7 @@ et_status et_tune_run_get(et_project *p, int64_t id, et_tune_run_info *out, et_e
         const unsigned char *space = sqlite3_column_text(st, 18);
         out->space_json = strdup(space ? (const char *)space : "{}");
         et_tune_sampler_parse((const char *)sqlite3_column_text(st, 19), &out->sampler, NULL);
+        out->hyperband = sqlite3_column_int(st, 20) != 0;
     }
     sqlite3_finalize(st);
     if (step == SQLITE_DONE)
