@@ -10,7 +10,8 @@
 #   bench/tune_vs_random.sh [BUILD_DIR] [WORK_DIR] [BUDGET] [JOBS] [STRATEGIES]
 # BUDGET per strategy (default 30m: the benchmark takes an hour); JOBS
 # default: the tuner's own (one per core); STRATEGIES default "halving random"
-# ("halving" alone gives the scheduler's curve, not the comparison). The features (28 and 32 px
+# ("halving" alone gives the scheduler's curve, not the comparison; "hyperband"
+# is the third strategy). The features (28 and 32 px
 # grayscale) are made before either run, so that neither pays for them.
 # With TEST_BEST=1, the first strategy's best trial is then selected in a copy
 # of the project (WORK_DIR/fm-best; the benchmark's project keeps its
