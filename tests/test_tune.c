@@ -501,6 +501,58 @@ Test(tune, the_endgame_trains_the_leader_on, .timeout = 60)
     et_project_close(p);
 }
 
+/* In the endgame, with no run to finish and nothing training, the time left
+ * trains new candidates in full (one per job) rather than going unused,
+ * until the space has none left. */
+Test(tune, the_endgame_fills_unused_time_with_new_candidates, .timeout = 60)
+{
+    const char *dir = tu_tmpdir();
+    const char *proj = make_project(dir, 10);
+    et_project *p = tu_open(proj);
+    et_target_catalog *cat = NULL;
+    et_tune_options o = et_tune_defaults();
+    o.target = find_target(&cat, "cortex-m4f-80mhz");
+    et_tune_space *s = space_of(
+        "{\"input\": {\"size\": [12]}, \"processing\": {\"color\": [\"grayscale\"]},"
+        " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[4], [8]], \"dense_layers\": [[]],"
+        "   \"dropout\": [0.1]}],"
+        " \"training\": {\"learning_rate\": [0.01, 0.02, 0.03], \"epochs\": [3],"
+        "  \"batch_size\": [16], \"augment\": [false]}}");
+    o.space = s;
+    o.max_trials = 2;
+    o.rungs = 2;
+    et_tune_summary sum;
+    et_error err = {0};
+    cr_assert_eq(et_tune_run(p, &o, NULL, NULL, &sum, &err), 0, "%s", err.msg);
+    cr_assert_eq(sum.counts[ET_TRIAL_DONE], 2);
+    /* Resumed, as if after 10 s, with a time budget whose endgame (the last
+     * 99 % of it) has begun: both trials' runs are complete, so the endgame
+     * has nothing to finish. */
+    tu_db_exec(proj, "UPDATE tuner_runs SET status = 'interrupted', max_trials = 0, seconds = 10");
+    et_tune_options r = et_tune_defaults();
+    r.resume = true;
+    r.target = o.target;
+    r.time_budget_s = 120;
+    r.endgame_share = 0.99;
+    cr_assert_eq(et_tune_run(p, &r, NULL, NULL, &sum, &err), 0, "%s", err.msg);
+    et_tune_trial *t = NULL;
+    size_t n = 0;
+    cr_assert_eq(et_tune_trials_list(p, sum.run_id, &t, &n, &err), 0);
+    cr_assert_eq(n, 6, "the space's other 4 candidates were drawn");
+    for (size_t i = 2; i < n; i++) {
+        cr_assert_eq(t[i].status, ET_TRIAL_DONE, "trial %lld: %s", (long long)t[i].id, t[i].error);
+        cr_assert_eq(t[i].rungs, 1, "trained in full, not judged");
+        cr_assert_eq(t[i].epochs, 3, "its full epochs: %s", t[i].history);
+    }
+    cr_assert(strstr(sum.stop_reason, "ended before the time budget") &&
+                  strstr(sum.stop_reason, "no candidate left"),
+              "%s", sum.stop_reason);
+    free(t);
+    et_tune_space_destroy(s);
+    et_targets_destroy(cat);
+    et_project_close(p);
+}
+
 Test(tune, successive_halving_promotes_the_best_and_prunes_the_rest, .timeout = 90)
 {
     const char *dir = tu_tmpdir();

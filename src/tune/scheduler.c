@@ -102,6 +102,8 @@ typedef struct tuner {
     double est_kind[MODEL_KINDS], measured_kind[MODEL_KINDS]; /* the same, per et_model_kind */
     bool time_limited; /* something was cut short, skipped or dropped for time */
     bool endgame_done; /* the endgame found no run to finish: the run ends when its trials do */
+    bool filling;      /* the endgame had nothing to finish and nothing running: new candidates
+                          are drawn, one per job, each trained in full in the time left */
     char stop[256];
 } tuner;
 
@@ -120,8 +122,9 @@ static double remaining(const tuner *t)
  * (extend_best). */
 static double drawing_time(const tuner *t)
 {
-    return t->rungs > 1 && t->budget_s > 0 ? remaining(t) - t->budget_s * t->endgame_share
-                                           : remaining(t);
+    return t->rungs > 1 && t->budget_s > 0 && !t->filling
+               ? remaining(t) - t->budget_s * t->endgame_share
+               : remaining(t);
 }
 
 static void note(tuner *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -563,6 +566,8 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
     int n_want = 1;
     for (int k = 0; k < s; k++)
         n_want *= t->eta;
+    if (t->filling)
+        n_want = t->jobs; /* one per job, one rung each (below) */
     n_want = n_want < n_left ? n_want : n_left;
     /* One generator per bracket: the same seed draws the same sequence. */
     uint64_t rng = (uint64_t)t->seed * 0x9E3779B97F4A7C15ull ^
@@ -660,7 +665,7 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
                                  : "no new candidate in %d draws fits the budgets",
                      tries);
     }
-    int rungs = bracket_rungs(t, *n_admitted);
+    int rungs = t->filling ? 1 : bracket_rungs(t, *n_admitted);
     /* With a time budget, the bracket is fitted to the time left (before the
      * endgame's third): its rungs, run jobs at a time, must end in 90% of it,
      * else every rung's epochs shrink in proportion: the trial's run (its
@@ -1041,7 +1046,9 @@ static double deadline(const tuner *t, const et_tune_trial *tr)
         return 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    bool first = tr->rung == 0 && !sent_on_by_endgame(tr);
+    /* A first rung started in the endgame (a filling candidate, or one
+     * pending when the run was resumed there) has the time left. */
+    bool first = tr->rung == 0 && !sent_on_by_endgame(tr) && drawing_time(t) > 0;
     double left = first ? drawing_time(t) : remaining(t);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9 + left;
 }
@@ -1288,8 +1295,6 @@ static et_status new_run(tuner *t, et_error *err)
     /* Random search judges nothing: there is nothing for a model to learn. */
     t->sampler = t->rungs == 1 ? ET_TUNE_SAMPLER_RANDOM : o->sampler;
     t->hyperband = t->rungs > 1 && o->hyperband;
-    t->endgame_share = o->endgame_share > 0 && o->endgame_share < 1 ? o->endgame_share : 1.0 / 3;
-    t->first_share = o->first_share > 0 && o->first_share <= 1 ? o->first_share : 1.0 / 3;
     if (t->eta < 2 || t->eta > 10 || t->rungs < 1 || t->rungs > 5 || t->min_steps < 0)
         return et_error_set(err, ET_EINVAL,
                             "scheduler: eta %d (2..10), rungs %d (1..5), min steps %d (>= 0)",
@@ -1480,7 +1485,7 @@ static et_status loop(tuner *t, et_error *err)
          * endgame, train the leader on instead. */
         bool endgame = id == 0 && t->running < t->jobs && t->rungs > 1 && t->budget_s > 0 &&
                        remaining(t) > 0 &&
-                       (t->exhausted || drawing_time(t) <= 0 ||
+                       (t->filling || t->exhausted || drawing_time(t) <= 0 ||
                         (t->max_trials > 0 && admitted(t) >= t->max_trials));
         if (endgame) {
             bool extended = false;
@@ -1488,6 +1493,26 @@ static et_status loop(tuner *t, et_error *err)
                 return rc;
             if (extended)
                 continue;
+            /* Nothing to finish and nothing training: rather than leave the
+             * time unused, new candidates, one per job, each trained in full
+             * for the epochs that the time left holds. */
+            if (t->running == 0 && !t->exhausted && remaining(t) >= EARLY_END_S &&
+                !(t->max_trials > 0 && admitted(t) >= t->max_trials)) {
+                if (!t->filling) {
+                    char left[32];
+                    et_format_duration(remaining(t), left, sizeof left);
+                    note(t,
+                         "endgame: no run is left to finish; new candidates, one per job, "
+                         "train in full in the %s left",
+                         left);
+                }
+                t->filling = true;
+                int n = 0;
+                if ((rc = draw_bracket(t, &n, err)) < 0)
+                    return rc;
+                if (n > 0)
+                    continue;
+            }
             if (!t->exhausted) {
                 t->exhausted = true; /* nothing new is drawn in the endgame */
                 snprintf(t->stop, sizeof t->stop, "time budget reached");
@@ -1541,6 +1566,10 @@ et_status et_tune_run(et_project *p, const et_tune_options *opt, et_tune_event_f
         t.jobs = 1;
     t.t0 = et_now_s();
     double session_t0 = t.t0;
+    /* Not stored with the run: a resumed run takes them from opt too. */
+    t.endgame_share =
+        opt->endgame_share > 0 && opt->endgame_share < 1 ? opt->endgame_share : 1.0 / 3;
+    t.first_share = opt->first_share > 0 && opt->first_share <= 1 ? opt->first_share : 1.0 / 3;
     et_status rc = opt->resume ? load_run(&t, err) : new_run(&t, err);
     if (!opt->worker_exe)
         t.jobs = 1; /* a resumed run's stored jobs need worker processes */
@@ -1570,12 +1599,18 @@ et_status et_tune_run(et_project *p, const et_tune_options *opt, et_tune_event_f
     else if (rc < 0)
         snprintf(t.stop, sizeof t.stop, "%.250s", err ? err->msg : "failed");
     else if (t.endgame_done && remaining(&t) >= EARLY_END_S) {
-        char left[32];
+        char left[32], why[160];
         et_format_duration(remaining(&t), left, sizeof left);
+        /* Why nothing new was drawn: what the draw said, else the trial limit. */
+        snprintf(why, sizeof why, "%.120s",
+                 t.stop[0] && strcmp(t.stop, "time budget reached") ? t.stop
+                 : t.max_trials > 0 && admitted(&t) >= t.max_trials
+                     ? "every candidate --trials allows was drawn"
+                     : "no new candidate fits the time left");
         snprintf(t.stop, sizeof t.stop,
                  "ended before the time budget: nothing left to train (the best trials' runs "
-                 "are complete, and no new candidate is drawn in the endgame); %s unused",
-                 left);
+                 "are complete; %.120s); %.20s unused",
+                 why, left);
     } else if (!t.stop[0] || (t.time_limited && !strstr(t.stop, "time budget")))
         snprintf(t.stop, sizeof t.stop, "%s",
                  t.time_limited ? "time budget reached" : "every bracket finished");
