@@ -1513,11 +1513,15 @@ static et_status loop(tuner *t, et_error *err)
                 if (n > 0)
                     continue;
             }
-            if (!t->exhausted) {
-                t->exhausted = true; /* nothing new is drawn in the endgame */
-                snprintf(t->stop, sizeof t->stop, "time budget reached");
+            /* While a trial still trains, what it ends with may be worth
+             * finishing, and its job's time may be filled: not decided yet. */
+            if (t->running == 0) {
+                if (!t->exhausted) {
+                    t->exhausted = true; /* nothing new is drawn in the endgame */
+                    snprintf(t->stop, sizeof t->stop, "time budget reached");
+                }
+                t->endgame_done = true;
             }
-            t->endgame_done = true;
         } else if (id == 0 && t->running < t->jobs && !t->exhausted) {
             bool can = true;
             if (t->max_trials > 0 && admitted(t) >= t->max_trials) {
