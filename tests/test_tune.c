@@ -316,18 +316,25 @@ Test(tune, default_and_current_spaces_fit_the_data, .timeout = 60)
  */
 static int events_started;
 
-/* make_project(dir, 10) opened, and in *o the defaults to tune it over
- * tiny_space (*s: 4 candidates; the caller destroys it) for cortex-m4f-80mhz
- * (from *cat, which the caller destroys). */
+/* make_project(dir, per_class) opened, and in *o the defaults to tune it
+ * over space_json (*s; the caller destroys it) for cortex-m4f-80mhz (from
+ * *cat, which the caller destroys). */
+static et_project *space_tune(int per_class, const char *space_json, const char **proj,
+                              et_tune_options *o, et_tune_space **s, et_target_catalog **cat)
+{
+    *proj = make_project(tu_tmpdir(), per_class);
+    *o = et_tune_defaults();
+    o->target = find_target(cat, "cortex-m4f-80mhz");
+    *s = space_of(space_json);
+    o->space = *s;
+    return tu_open(*proj);
+}
+
+/* space_tune over tiny_space (4 candidates) with 10 pictures per label. */
 static et_project *tiny_tune(const char **proj, et_tune_options *o, et_tune_space **s,
                              et_target_catalog **cat)
 {
-    *proj = make_project(tu_tmpdir(), 10);
-    *o = et_tune_defaults();
-    o->target = find_target(cat, "cortex-m4f-80mhz");
-    *s = space_of(tiny_space);
-    o->space = *s;
-    return tu_open(*proj);
+    return space_tune(10, tiny_space, proj, o, s, cat);
 }
 
 static void count_events(void *ctx, const et_tune_event *e)
@@ -445,27 +452,37 @@ Test(tune, time_ratio_is_learnt_per_model_kind)
     cr_assert_float_eq(tune_time_ratio(0.001, 1, 0, 0), 0.05, 1e-12, "floored");
 }
 
+/* A project of per_class pictures per label where a run over space_json
+ * trained 2 trials to the end (2 rungs); the endgame tests resume it. */
+static et_project *two_trials_done(int per_class, const char *space_json, const char **proj,
+                                   et_target_catalog **cat, et_tune_space **s, et_tune_options *o)
+{
+    et_project *p = space_tune(per_class, space_json, proj, o, s, cat);
+    o->max_trials = 2;
+    o->rungs = 2;
+    et_tune_summary sum;
+    et_error err = {0};
+    cr_assert_eq(et_tune_run(p, o, NULL, NULL, &sum, &err), 0, "%s", err.msg);
+    cr_assert_eq(sum.counts[ET_TRIAL_DONE], 2);
+    return p;
+}
+
 Test(tune, the_endgame_trains_the_leader_on, .timeout = 60)
 {
-    const char *dir = tu_tmpdir();
-    const char *proj = make_project(dir, 20);
-    et_project *p = tu_open(proj);
+    const char *proj = NULL;
     et_target_catalog *cat = NULL;
-    et_tune_options o = et_tune_defaults();
-    o.target = find_target(&cat, "cortex-m4f-80mhz");
-    et_tune_space *s = space_of(
+    et_tune_space *s = NULL;
+    et_tune_options o;
+    et_project *p = two_trials_done(
+        20,
         "{\"input\": {\"size\": [12]}, \"processing\": {\"color\": [\"grayscale\"]},"
         " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[8]], \"dense_layers\": [[]],"
         "   \"dropout\": [0.1]}],"
         " \"training\": {\"learning_rate\": [0.01, 0.003], \"epochs\": [3],"
-        "  \"batch_size\": [16], \"augment\": [false]}}");
-    o.space = s;
-    o.max_trials = 2;
-    o.rungs = 2;
+        "  \"batch_size\": [16], \"augment\": [false]}}",
+        &proj, &cat, &s, &o);
     et_tune_summary sum;
     et_error err = {0};
-    cr_assert_eq(et_tune_run(p, &o, NULL, NULL, &sum, &err), 0, "%s", err.msg);
-    cr_assert_eq(sum.counts[ET_TRIAL_DONE], 2);
     /* As if a time budget had cut both short at 3 of their runs' 12 epochs
      * (a last rung fitted to the time left, or a deadline: the estimates,
      * which a test cannot pin down, decide), and the run had been cut off;
@@ -506,25 +523,20 @@ Test(tune, the_endgame_trains_the_leader_on, .timeout = 60)
  * until the space has none left. */
 Test(tune, the_endgame_fills_unused_time_with_new_candidates, .timeout = 60)
 {
-    const char *dir = tu_tmpdir();
-    const char *proj = make_project(dir, 10);
-    et_project *p = tu_open(proj);
+    const char *proj = NULL;
     et_target_catalog *cat = NULL;
-    et_tune_options o = et_tune_defaults();
-    o.target = find_target(&cat, "cortex-m4f-80mhz");
-    et_tune_space *s = space_of(
+    et_tune_space *s = NULL;
+    et_tune_options o;
+    et_project *p = two_trials_done(
+        10,
         "{\"input\": {\"size\": [12]}, \"processing\": {\"color\": [\"grayscale\"]},"
         " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[4], [8]], \"dense_layers\": [[]],"
         "   \"dropout\": [0.1]}],"
         " \"training\": {\"learning_rate\": [0.01, 0.02, 0.03], \"epochs\": [3],"
-        "  \"batch_size\": [16], \"augment\": [false]}}");
-    o.space = s;
-    o.max_trials = 2;
-    o.rungs = 2;
+        "  \"batch_size\": [16], \"augment\": [false]}}",
+        &proj, &cat, &s, &o);
     et_tune_summary sum;
     et_error err = {0};
-    cr_assert_eq(et_tune_run(p, &o, NULL, NULL, &sum, &err), 0, "%s", err.msg);
-    cr_assert_eq(sum.counts[ET_TRIAL_DONE], 2);
     /* Resumed, as if after 10 s, with a time budget whose endgame (the last
      * 99 % of it) has begun: both trials' runs are complete, so the endgame
      * has nothing to finish. */
@@ -890,7 +902,8 @@ Test(tune, a_failing_trial_is_recorded_and_the_run_goes_on, .timeout = 60)
 }
 
 /* The impulses a run drew, in draw order, as one string. */
-static char *sequence(et_project *p, int64_t run)
+/* The run's drawn impulses ("draw:json" lines), of one bracket (-1: all). */
+static char *sequence(et_project *p, int64_t run, int bracket)
 {
     et_tune_trial *t = NULL;
     size_t n = 0;
@@ -899,7 +912,8 @@ static char *sequence(et_project *p, int64_t run)
     size_t cap = n * 4096 + 1, used = 0;
     char *s = calloc(cap, 1);
     for (size_t i = 0; i < n; i++)
-        used += (size_t)snprintf(s + used, cap - used, "%d:%s\n", t[i].draw, t[i].impulse_json);
+        if (bracket < 0 || t[i].bracket == bracket)
+            used += (size_t)snprintf(s + used, cap - used, "%d:%s\n", t[i].draw, t[i].impulse_json);
     free(t);
     return s;
 }
@@ -928,7 +942,8 @@ Test(tune, the_same_seed_draws_the_same_trials, .timeout = 60)
     cr_assert_eq(et_tune_run(p, &o, NULL, NULL, &b, &err), 0, "%s", err.msg);
     o.seed = 12;
     cr_assert_eq(et_tune_run(p, &o, NULL, NULL, &c, &err), 0, "%s", err.msg);
-    char *sa = sequence(p, a.run_id), *sb = sequence(p, b.run_id), *sc = sequence(p, c.run_id);
+    char *sa = sequence(p, a.run_id, -1), *sb = sequence(p, b.run_id, -1),
+         *sc = sequence(p, c.run_id, -1);
     cr_assert_str_eq(sa, sb);
     cr_assert_str_neq(sa, sc);
     cr_assert_eq(a.counts[ET_TRIAL_DONE], 4, "the trials train");
@@ -1017,38 +1032,22 @@ static void count_model_notes(void *ctx, const et_tune_event *e)
     model_notes += e->kind == ET_TUNE_EVENT_NOTE && e->message && strstr(e->message, "draws by");
 }
 
-static char *bracket_sequence(et_project *p, int64_t run, int bracket)
-{
-    et_tune_trial *t = NULL;
-    size_t n = 0;
-    et_error err = {0};
-    cr_assert_eq(et_tune_trials_list(p, run, &t, &n, &err), 0);
-    size_t cap = n * 4096 + 1, used = 0;
-    char *s = calloc(cap, 1);
-    for (size_t i = 0; i < n; i++)
-        if (t[i].bracket == bracket)
-            used += (size_t)snprintf(s + used, cap - used, "%s\n", t[i].impulse_json);
-    free(t);
-    return s;
-}
-
 /* Brackets of 9 judge 3 at their second rung: the model (8 judged there)
  * draws the fourth bracket on. */
 Test(tune, model_based_sampling_draws_once_the_second_rung_has_judged_enough, .timeout = 60)
 {
-    const char *dir = tu_tmpdir();
-    const char *proj = make_project(dir, 8);
-    et_project *p = tu_open(proj);
+    const char *proj = NULL;
     et_target_catalog *cat = NULL;
-    et_tune_options o = et_tune_defaults();
-    o.target = find_target(&cat, "cortex-m4f-80mhz");
-    et_tune_space *s =
-        space_of("{\"input\": {\"size\": [12]},"
-                 " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[2], [3], [4], [5], [6]],"
-                 "   \"kernel\": [1, 3], \"dense_layers\": [[]], \"batch_norm\": [false, true]}],"
-                 " \"training\": {\"learning_rate\": [0.01, 0.02, 0.03], \"epochs\": [1],"
-                 " \"batch_size\": [4]}}");
-    o.space = s;
+    et_tune_space *s = NULL;
+    et_tune_options o;
+    et_project *p = space_tune(
+        8,
+        "{\"input\": {\"size\": [12]},"
+        " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[2], [3], [4], [5], [6]],"
+        "   \"kernel\": [1, 3], \"dense_layers\": [[]], \"batch_norm\": [false, true]}],"
+        " \"training\": {\"learning_rate\": [0.01, 0.02, 0.03], \"epochs\": [1],"
+        " \"batch_size\": [4]}}",
+        &proj, &o, &s, &cat);
     o.max_trials = 36; /* four brackets of 9 */
     o.seed = 5;
     o.sampler = ET_TUNE_SAMPLER_MODEL;
@@ -1065,8 +1064,8 @@ Test(tune, model_based_sampling_draws_once_the_second_rung_has_judged_enough, .t
     /* The same seed draws the same with the model; its first three brackets
      * are the random sampler's, its fourth is not. */
     for (int k = 0; k < 4; k++) {
-        char *sa = bracket_sequence(p, a.run_id, k), *sb = bracket_sequence(p, b.run_id, k),
-             *sr = bracket_sequence(p, r.run_id, k);
+        char *sa = sequence(p, a.run_id, k), *sb = sequence(p, b.run_id, k),
+             *sr = sequence(p, r.run_id, k);
         cr_assert(strlen(sa) > 0, "bracket %d drew", k);
         cr_assert_str_eq(sa, sb, "bracket %d", k);
         if (k < 3)
@@ -1093,19 +1092,18 @@ Test(tune, model_based_sampling_draws_once_the_second_rung_has_judged_enough, .t
  * first rungs at 1/9, 1/3 and all of the epochs, then 9 again. */
 Test(tune, hyperband_cycles_its_bracket_sizes, .timeout = 60)
 {
-    const char *dir = tu_tmpdir();
-    const char *proj = make_project(dir, 8);
-    et_project *p = tu_open(proj);
+    const char *proj = NULL;
     et_target_catalog *cat = NULL;
-    et_tune_options o = et_tune_defaults();
-    o.target = find_target(&cat, "cortex-m4f-80mhz");
-    et_tune_space *s =
-        space_of("{\"input\": {\"size\": [12]},"
-                 " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[2], [3], [4], [5], [6]],"
-                 "   \"kernel\": [1, 3], \"dense_layers\": [[]]}],"
-                 " \"training\": {\"learning_rate\": [0.01, 0.02, 0.03], \"epochs\": [9],"
-                 " \"batch_size\": [4]}}");
-    o.space = s;
+    et_tune_space *s = NULL;
+    et_tune_options o;
+    et_project *p = space_tune(
+        8,
+        "{\"input\": {\"size\": [12]},"
+        " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[2], [3], [4], [5], [6]],"
+        "   \"kernel\": [1, 3], \"dense_layers\": [[]]}],"
+        " \"training\": {\"learning_rate\": [0.01, 0.02, 0.03], \"epochs\": [9],"
+        " \"batch_size\": [4]}}",
+        &proj, &o, &s, &cat);
     o.max_trials = 9 + 3 + 1 + 2;
     o.min_steps = 1;
     o.hyperband = true;
