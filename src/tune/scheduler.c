@@ -692,11 +692,21 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
          * before the brackets after it take the rest. */
         double avail =
             0.9 * drawing_time(t) * (bracket == 0 && t->rungs > 1 ? t->first_share : 1.0);
-        if (total > avail && total > 0)
+        if (total > avail && total > 0) {
             for (int i = 0; i < n; i++) {
                 int f = (int)floor(list[i].full * avail / total);
                 list[i].full = f < 1 ? 1 : f;
             }
+            /* Why the epochs are fewer than the space's: the user sees it, and
+             * a run that shrank more than expected can be explained. */
+            char need[32], have[32];
+            et_format_duration(total, need, sizeof need);
+            et_format_duration(avail, have, sizeof have);
+            note(t,
+                 "bracket %d: its rungs are estimated at %s, %s is available to it: every "
+                 "candidate's epochs shrink to %.0f%% of the space's",
+                 bracket, need, have, 100 * avail / total);
+        }
     }
     if (rc == ET_OK && n > 0)
         rc = et_db_exec(t->p, "BEGIN IMMEDIATE", err);
