@@ -127,26 +127,37 @@ static json_t *counts_json(const int *counts)
     return o;
 }
 
+/* A run's strategy: its --strategy value, or in words for the list's header
+ * (with the sampler when it is the model). */
+static const char *strategy_name(const et_tune_run_info *r, bool words)
+{
+    bool model = r->sampler == ET_TUNE_SAMPLER_MODEL;
+    if (r->rungs == 1)
+        return words ? "random search" : "random";
+    if (r->hyperband)
+        return !words ? "hyperband" : model ? "Hyperband, model-based sampling" : "Hyperband";
+    return !words  ? "halving"
+           : model ? "successive halving, model-based sampling"
+                   : "successive halving";
+}
+
 static json_t *run_json(const et_tune_run_info *r)
 {
     json_t *space = json_loads(r->space_json, 0, NULL);
-    return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:o?,s:o?,s:o?},s:o?,s:o?,s:I,s:i,"
-                     "s:{s:i,s:i,s:i},s:f,s:s,s:s,s:o,s:o}",
-                     "id", (json_int_t)r->id, "status", r->status, "strategy",
-                     r->rungs == 1  ? "random"
-                     : r->hyperband ? "hyperband"
-                                    : "halving",
-                     "sampler", et_tune_sampler_name(r->sampler), "target", r->target, "engine",
-                     r->engine, "objective", et_tune_objective_name(r->objective), "budgets",
-                     "latency_ms", r->max_latency_ms > 0 ? json_real(r->max_latency_ms) : NULL,
-                     "ram_bytes", r->max_ram_bytes > 0 ? json_integer(r->max_ram_bytes) : NULL,
-                     "rom_bytes", r->max_rom_bytes > 0 ? json_integer(r->max_rom_bytes) : NULL,
-                     "max_trials", r->max_trials > 0 ? json_integer(r->max_trials) : NULL,
-                     "time_budget_s", r->time_budget_s > 0 ? json_real(r->time_budget_s) : NULL,
-                     "seed", (json_int_t)r->seed, "jobs", r->jobs, "scheduler", "eta", r->eta,
-                     "rungs", r->rungs, "bracket_size", r->bracket_size, "seconds", r->seconds,
-                     "stop_reason", r->stop_reason, "created_at", r->created_at, "counts",
-                     counts_json(r->counts), "space", space ? space : json_null());
+    return json_pack(
+        "{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:o?,s:o?,s:o?},s:o?,s:o?,s:I,s:i,"
+        "s:{s:i,s:i,s:i},s:f,s:s,s:s,s:o,s:o}",
+        "id", (json_int_t)r->id, "status", r->status, "strategy", strategy_name(r, false),
+        "sampler", et_tune_sampler_name(r->sampler), "target", r->target, "engine", r->engine,
+        "objective", et_tune_objective_name(r->objective), "budgets", "latency_ms",
+        r->max_latency_ms > 0 ? json_real(r->max_latency_ms) : NULL, "ram_bytes",
+        r->max_ram_bytes > 0 ? json_integer(r->max_ram_bytes) : NULL, "rom_bytes",
+        r->max_rom_bytes > 0 ? json_integer(r->max_rom_bytes) : NULL, "max_trials",
+        r->max_trials > 0 ? json_integer(r->max_trials) : NULL, "time_budget_s",
+        r->time_budget_s > 0 ? json_real(r->time_budget_s) : NULL, "seed", (json_int_t)r->seed,
+        "jobs", r->jobs, "scheduler", "eta", r->eta, "rungs", r->rungs, "bracket_size",
+        r->bracket_size, "seconds", r->seconds, "stop_reason", r->stop_reason, "created_at",
+        r->created_at, "counts", counts_json(r->counts), "space", space ? space : json_null());
 }
 
 /* ------------------------------------------------------------------------
@@ -574,13 +585,7 @@ static int print_list(cli *c, et_project *p, int64_t run_id, const char *sort, i
         printf("target %s (%s), objective %s, %s;\nbudgets: latency %s, RAM %s, flash %s (%s "
                "model).\n",
                run.target, run.engine, et_tune_objective_name(run.objective),
-               run.rungs == 1 ? "random search"
-               : run.hyperband
-                   ? (run.sampler == ET_TUNE_SAMPLER_MODEL ? "Hyperband, model-based sampling"
-                                                           : "Hyperband")
-               : run.sampler == ET_TUNE_SAMPLER_MODEL ? "successive halving, model-based sampling"
-                                                      : "successive halving",
-               lat, ram, rom, et_precision_name(pr));
+               strategy_name(&run, true), lat, ram, rom, et_precision_name(pr));
         printf("%zu trials in %s: %d done, %d pruned (stopped early), %d skipped (over a "
                "budget or the time left), %d failed",
                n, took, run.counts[ET_TRIAL_DONE], run.counts[ET_TRIAL_PRUNED],

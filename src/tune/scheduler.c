@@ -157,6 +157,12 @@ static int admitted(tuner *t)
     return n;
 }
 
+/* Whether --trials candidates were admitted: nothing more is drawn. */
+static bool trials_reached(tuner *t)
+{
+    return t->max_trials > 0 && admitted(t) >= t->max_trials;
+}
+
 static void emit(tuner *t, et_tune_event_kind kind, int64_t id, const char *message)
 {
     if (!t->on_event)
@@ -1495,8 +1501,7 @@ static et_status loop(tuner *t, et_error *err)
          * endgame, train the leader on instead. */
         bool endgame = id == 0 && t->running < t->jobs && t->rungs > 1 && t->budget_s > 0 &&
                        remaining(t) > 0 &&
-                       (t->filling || t->exhausted || drawing_time(t) <= 0 ||
-                        (t->max_trials > 0 && admitted(t) >= t->max_trials));
+                       (t->filling || t->exhausted || drawing_time(t) <= 0 || trials_reached(t));
         if (endgame) {
             bool extended = false;
             if ((rc = extend_best(t, &extended, err)) < 0)
@@ -1507,7 +1512,7 @@ static et_status loop(tuner *t, et_error *err)
              * time unused, new candidates, one per job, each trained in full
              * for the epochs that the time left holds. */
             if (t->running == 0 && !t->exhausted && remaining(t) >= EARLY_END_S &&
-                !(t->max_trials > 0 && admitted(t) >= t->max_trials)) {
+                !trials_reached(t)) {
                 if (!t->filling) {
                     char left[32];
                     et_format_duration(remaining(t), left, sizeof left);
@@ -1534,7 +1539,7 @@ static et_status loop(tuner *t, et_error *err)
             }
         } else if (id == 0 && t->running < t->jobs && !t->exhausted) {
             bool can = true;
-            if (t->max_trials > 0 && admitted(t) >= t->max_trials) {
+            if (trials_reached(t)) {
                 can = false;
                 snprintf(t->stop, sizeof t->stop, "%d trials trained", t->max_trials);
             } else if (remaining(t) <= 0) {
@@ -1618,9 +1623,8 @@ et_status et_tune_run(et_project *p, const et_tune_options *opt, et_tune_event_f
         /* Why nothing new was drawn: what the draw said, else the trial limit. */
         snprintf(why, sizeof why, "%.120s",
                  t.stop[0] && strcmp(t.stop, "time budget reached") ? t.stop
-                 : t.max_trials > 0 && admitted(&t) >= t.max_trials
-                     ? "every candidate --trials allows was drawn"
-                     : "no new candidate fits the time left");
+                 : trials_reached(&t) ? "every candidate --trials allows was drawn"
+                                      : "no new candidate fits the time left");
         snprintf(t.stop, sizeof t.stop,
                  "ended before the time budget: nothing left to train (the best trials' runs "
                  "are complete; %.120s); %.20s unused",
