@@ -126,7 +126,13 @@ typedef struct et_model_timing {
  * of the engine or the converter for a model they cannot run. */
 et_status et_model_timing_get(const et_model *m, int batch, et_model_timing *out, et_error *err);
 
-/* Measures now, ignoring and not touching the cache. */
+/* The timing of model m at batch from the cache only: false when there is
+ * none (nothing is measured). */
+bool et_model_timing_cached(const et_model *m, int batch, et_model_timing *out);
+
+/* Measures now, ignoring and not touching the cache. On one OpenMP thread
+ * the steps are timed in the thread's CPU time, so that other processes on
+ * the cores do not stretch them; on more, on the wall clock. */
 et_status et_model_timing_measure(const et_model *m, int batch, et_model_timing *out,
                                   et_error *err);
 

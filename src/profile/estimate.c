@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
 {
@@ -386,10 +387,11 @@ static void write_cache(const et_machine_rates *r);
 
 #define RATE_FIELDS(X)                                                                             \
     X(conv_mac_train)                                                                              \
-    X(conv_mac_infer) X(conv_patch_train) X(conv_patch_infer) X(pw_mac_train) X(pw_mac_infer)      \
-        X(dw_mac_train) X(dw_mac_infer) X(dense_mac_train) X(dense_mac_infer) X(bn_elt_train)      \
-            X(bn_elt_infer) X(act_elt_train) X(act_elt_infer) X(pool_elt_train) X(pool_elt_infer)  \
-                X(int8_mac) X(correction)
+    X(conv_mac_infer)                                                                              \
+    X(conv_patch_train) X(conv_patch_infer) X(pw_mac_train) X(pw_mac_infer) X(dw_mac_train)        \
+        X(dw_mac_infer) X(dense_mac_train) X(dense_mac_infer) X(bn_elt_train) X(bn_elt_infer)      \
+            X(act_elt_train) X(act_elt_infer) X(pool_elt_train) X(pool_elt_infer) X(int8_mac)      \
+                X(correction)
 
 et_status et_machine_rates_get(et_machine_rates *out, et_error *err)
 {
@@ -542,6 +544,20 @@ static void run_step(void *ctx)
         et_net_step(c->net, &c->opt, 1e-4);
 }
 
+/* The clock of a model's timing. On one thread, the thread's CPU time: the
+ * work runs on the calling thread (OpenMP's team of one, OpenBLAS set to
+ * one thread), and other processes sharing the cores (the tuner's workers,
+ * which train while it prices the next candidates) do not stretch what is
+ * measured; a trial then runs on a core of its own. On more threads the
+ * wall clock, which is what a parallel step takes. */
+static double timing_now(void)
+{
+    struct timespec ts;
+    if (omp_get_max_threads() == 1 && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return et_now_s();
+}
+
 /* Mean seconds per call of fn(ctx), after one warm-up call (first touch of
  * the buffers) when warm: at least one timed call, more while under
  * TIMING_PHASE_S and fewer than max_reps. The mean, not the best: the
@@ -550,12 +566,12 @@ static double mean_time(bench_fn fn, void *ctx, bool warm, int max_reps)
 {
     if (warm)
         fn(ctx);
-    double t0 = et_now_s(), t = 0;
+    double t0 = timing_now(), t = 0;
     int k = 0;
     while (k < 1 || (k < max_reps && t < TIMING_PHASE_S)) {
         fn(ctx);
         k++;
-        t = et_now_s() - t0;
+        t = timing_now() - t0;
     }
     return t / k;
 }
@@ -613,7 +629,7 @@ static et_status time_int8_plan(const et_plan *plan, const float *x, double *out
     double t0 = 0, t = 0;
     for (int warm = 1; !failed && (warm || (rounds < 50 && t < TIMING_PHASE_S)); warm = 0) {
         if (!warm)
-            t0 = t0 > 0 ? t0 : et_now_s();
+            t0 = t0 > 0 ? t0 : timing_now();
 #pragma omp parallel
         {
             uint8_t *arena = aligned_alloc(16, arena_size);
@@ -633,7 +649,7 @@ static et_status time_int8_plan(const et_plan *plan, const float *x, double *out
         }
         if (!warm) {
             rounds++;
-            t = et_now_s() - t0;
+            t = timing_now() - t0;
         }
     }
     if (failed)
@@ -682,10 +698,10 @@ et_status et_model_timing_measure(const et_model *m, int batch, et_model_timing 
         /* The plans of the untrained model: what the converter does but
          * calibrate, then the int8 plan on the runtime and fake-quantized
          * steps on its grids. */
-        double c0 = et_now_s();
+        double c0 = timing_now();
         if (rc == ET_OK)
             rc = et_quant_convert_uncalibrated(m, et_net_params(net), &q, err);
-        out->convert = et_now_s() - c0;
+        out->convert = timing_now() - c0;
         if (rc == ET_OK)
             rc = time_int8_plan(&q.int8, x, &out->int8_sample, err);
         size_t n_grids = 0;
@@ -770,14 +786,20 @@ static bool read_timing(const et_model *m, int batch, et_model_timing *t)
 
 et_status et_model_timing_get(const et_model *m, int batch, et_model_timing *out, et_error *err)
 {
-    if (batch >= 1 && batch <= 65536 && read_timing(m, batch, out)) {
-        out->cached = true;
+    if (et_model_timing_cached(m, batch, out))
         return ET_OK;
-    }
     et_status rc = et_model_timing_measure(m, batch, out, err);
     if (rc == ET_OK)
         write_timing(m, out);
     return rc;
+}
+
+bool et_model_timing_cached(const et_model *m, int batch, et_model_timing *out)
+{
+    if (batch < 1 || batch > 65536 || !read_timing(m, batch, out))
+        return false;
+    out->cached = true;
+    return true;
 }
 
 void et_model_timing_learn(const et_model *m, et_model_timing *t, double measured, double estimated)

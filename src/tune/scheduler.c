@@ -54,6 +54,11 @@ typedef struct slot {
     pid_t pid;
     int64_t trial;
     int threads;
+    /* What its rung was priced at when it started (before the ratio), for
+     * how many epochs, and whether on the model's own timing (learn()). */
+    double raw;
+    int epochs;
+    bool timed;
 } slot;
 
 #define MODEL_KINDS (ET_MODEL_MOBILENETV2 + 1) /* et_model_kind's values */
@@ -100,7 +105,8 @@ typedef struct tuner {
      * rates miss (other load, jobs sharing memory bandwidth). */
     double est_sum, measured_sum;
     double est_kind[MODEL_KINDS], measured_kind[MODEL_KINDS]; /* the same, per et_model_kind */
-    bool time_limited; /* something was cut short, skipped or dropped for time */
+    double est_timed, measured_timed; /* the rungs priced on their model's own timing */
+    bool time_limited;                /* something was cut short, skipped or dropped for time */
     bool endgame_done; /* the endgame found no run to finish: the run ends when its trials do */
     bool filling;      /* the endgame had nothing to finish and nothing running: new candidates
                           are drawn, one per job, each trained in full in the time left */
@@ -268,14 +274,39 @@ static int channels_of(const tuner *t, const et_impulse *imp)
     return c ? c : t->raw_channels;
 }
 
-static double estimate_raw(const tuner *t, const et_impulse *imp, int epochs)
+/* Seconds of `epochs` epochs of imp on a job's threads, before any ratio.
+ * Priced on the model's own timing (real steps of this model,
+ * et_model_timing) when this machine has it: a worker that trained the model
+ * left it in the cache, and otherwise the tuner times it now, when that
+ * measures the model alone: on one thread (timed in CPU time, so the
+ * workers' load does not count) or when nothing trains. Else on the
+ * machine's per-op rates, which miss some models by 3x: a 5x5 conv takes
+ * other kernels than the 3x3 ones the rates were timed on (runs 13 and 18 of
+ * docs/BENCHMARKS.md put a first epoch of conv 16/32 5x5 at 204 s and 72 s;
+ * it took 24 s). *timed says which. */
+static double estimate_raw(const tuner *t, const et_impulse *imp, int epochs, bool *timed)
 {
+    *timed = false;
     et_model *m = NULL;
     et_error ignore = {0};
     if (et_model_create_from_impulse(imp, t->classes, channels_of(t, imp), &m, &ignore) < 0)
         return 0;
+    int batch = imp->batch_size > 0 ? imp->batch_size : 32;
+    et_model_timing timing;
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(t->threads);
+    bool alone = t->threads == 1 || t->running == 0;
+    *timed = alone ? et_model_timing_get(m, batch, &timing, &ignore) == ET_OK
+                   : et_model_timing_cached(m, batch, &timing);
+    omp_set_num_threads(saved);
+    et_estimate_input in = {.n_train = t->n_train,
+                            .n_val = t->n_val,
+                            .epochs = epochs,
+                            .batch = batch,
+                            .int8 = true,
+                            .timing = *timed ? &timing : NULL};
     et_train_estimate e;
-    et_estimate_training(m, &t->rates, t->n_train, t->n_val, epochs, true, &e);
+    et_estimate(m, &t->rates, &in, &e);
     et_model_destroy(m);
     return e.seconds;
 }
@@ -295,27 +326,43 @@ static int kind_index(const et_impulse *imp)
     return k >= 0 && k < MODEL_KINDS ? k : 0;
 }
 
-static double estimate(const tuner *t, const et_impulse *imp, int epochs)
+/* What finished rungs took against their estimates: the model's own
+ * timing misses only what running beside other jobs costs, one ratio for
+ * all; the rates miss per kind of model. */
+static double ratio_of(const tuner *t, const et_impulse *imp, bool timed)
 {
+    if (timed)
+        return tune_time_ratio(t->measured_timed, t->est_timed, 0, 0);
     int k = kind_index(imp);
-    return estimate_raw(t, imp, epochs) *
-           tune_time_ratio(t->measured_kind[k], t->est_kind[k], t->measured_sum, t->est_sum);
+    return tune_time_ratio(t->measured_kind[k], t->est_kind[k], t->measured_sum, t->est_sum);
 }
 
-/* A rung finished: what it took goes into the ratio. */
-static void learn(tuner *t, int64_t id)
+static double estimate(const tuner *t, const et_impulse *imp, int epochs)
+{
+    bool timed;
+    double raw = estimate_raw(t, imp, epochs, &timed);
+    return raw * ratio_of(t, imp, timed);
+}
+
+/* A rung finished: what it took goes into the ratio. s: what it was priced
+ * at when it started (its slot). */
+static void learn(tuner *t, int64_t id, const slot *s)
 {
     et_tune_trial *tr = malloc(sizeof *tr);
     et_error ignore = {0};
-    if (tr && tune_trial_read(t->p, id, tr, &ignore) == ET_OK && tr->trained) {
+    if (tr && s->epochs > 0 && tune_trial_read(t->p, id, tr, &ignore) == ET_OK && tr->trained) {
         json_t *h = json_loads(tr->history, 0, NULL);
         json_t *last = json_array_get(h, json_array_size(h) ? json_array_size(h) - 1 : 0);
         double seconds = json_number_value(json_object_get(last, "seconds"));
-        /* A warm-started rung trained only the epochs after from_epoch. */
+        /* A warm-started rung trained only the epochs after from_epoch; one
+         * that a deadline cut short, fewer than it was priced for. */
         int epochs = (int)json_integer_value(json_object_get(last, "epochs")) -
                      (int)json_integer_value(json_object_get(last, "from_epoch"));
-        double raw = epochs > 0 ? estimate_raw(t, &tr->impulse, epochs) : 0;
-        if (seconds > 0 && raw > 0) {
+        double raw = epochs > 0 ? s->raw * epochs / s->epochs : 0;
+        if (seconds > 0 && raw > 0 && s->timed) {
+            t->est_timed += raw;
+            t->measured_timed += seconds;
+        } else if (seconds > 0 && raw > 0) {
             t->est_sum += raw;
             t->measured_sum += seconds;
             t->est_kind[kind_index(&tr->impulse)] += raw;
@@ -1111,8 +1158,9 @@ static et_status spawn(tuner *t, const et_tune_trial *tr, int nthreads, pid_t *p
 }
 
 /* A worker ended: when it left its trial running, it died without a word. */
-static et_status reap(tuner *t, int64_t id, int status, et_error *err)
+static et_status reap(tuner *t, const slot *s, int status, et_error *err)
 {
+    int64_t id = s->trial;
     et_tune_trial tr;
     et_status rc = tune_trial_read(t->p, id, &tr, err);
     if (rc < 0)
@@ -1137,7 +1185,7 @@ static et_status reap(tuner *t, int64_t id, int status, et_error *err)
                        "i", id);
     }
     if (rc == ET_OK && tr.status != ET_TRIAL_PENDING) {
-        learn(t, id);
+        learn(t, id, s);
         emit(t, ET_TUNE_EVENT_FINISHED, id, NULL);
     }
     save_seconds(t);
@@ -1212,6 +1260,8 @@ static et_status start(tuner *t, int64_t id, et_error *err)
                    "disi", est, (int64_t)epochs, shortened, id);
     if (rc < 0)
         return rc;
+    slot s = {.trial = id, .epochs = epochs - have};
+    s.raw = estimate_raw(t, &tr.impulse, s.epochs, &s.timed);
     if (t->opt->worker_exe) {
         pid_t pid = 0;
         int threads = threads_now(t);
@@ -1222,7 +1272,9 @@ static et_status start(tuner *t, int64_t id, et_error *err)
                       "i", id);
             return rc;
         }
-        t->slots[t->running++] = (slot){pid, id, threads};
+        s.pid = pid;
+        s.threads = threads;
+        t->slots[t->running++] = s;
         emit(t, ET_TUNE_EVENT_STARTED, id, NULL);
         return ET_OK;
     }
@@ -1234,7 +1286,7 @@ static et_status start(tuner *t, int64_t id, et_error *err)
         et_interrupt_raise(); /* et_train clears the flag to save its model; the run stops */
     if (rc < 0)
         return rc;
-    learn(t, id);
+    learn(t, id, &s);
     emit(t, ET_TUNE_EVENT_FINISHED, id, NULL);
     save_seconds(t);
     return ET_OK;
@@ -1248,9 +1300,9 @@ static et_status wait_one(tuner *t, et_error *err)
             int status = 0;
             pid_t r = waitpid(t->slots[i].pid, &status, WNOHANG);
             if (r == t->slots[i].pid || (r < 0 && errno == ECHILD)) {
-                int64_t id = t->slots[i].trial;
+                slot done = t->slots[i];
                 t->slots[i] = t->slots[--t->running];
-                return reap(t, id, r < 0 ? 0 : status, err);
+                return reap(t, &done, r < 0 ? 0 : status, err);
             }
         }
         if (et_interrupted())
