@@ -141,8 +141,12 @@ Test(estimate, a_model_is_timed_once_then_cached, .timeout = 600)
     et_error err = {0};
     cr_assert_eq(et_model_timing_get(m, 0, &a, &err), ET_EINVAL);
     cr_assert_eq(et_machine_rates_get(&r, &err), ET_OK, "%s", err.msg);
+    cr_assert_not(et_model_timing_cached(m, 8, &a), "nothing is timed by asking the cache");
     cr_assert_eq(et_model_timing_get(m, 8, &a, &err), ET_OK, "%s", err.msg);
     cr_assert_not(a.cached);
+    cr_assert(et_model_timing_cached(m, 8, &b));
+    cr_assert_float_eq(b.step, a.step, 1e-12 * a.step);
+    cr_assert_not(et_model_timing_cached(m, 0, &b));
     cr_assert_eq(a.batch, 8);
     cr_assert_eq(a.infer_batch, 64, "validation runs at max(batch, 64), as et_train does");
     cr_assert(a.step > 0 && a.infer > 0 && a.qat_step > 0 && a.qat_infer > 0 && a.int8_sample > 0);

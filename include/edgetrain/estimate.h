@@ -20,14 +20,17 @@
  *   for the default conv net and 1-2 s for MobileNetV2 a0.35 96x96 on the
  *   2-core development machine. Cached per model and batch size; each
  *   finished training replaces it by what it measured.
- * - et_machine_rates (the tuner, which prices many candidates): the fast
- *   training kernels timed on fixed shapes, one figure per op kind: seconds
+ *   The tuner prices its candidates this way too (docs/ARCHITECTURE.md).
+ * - et_machine_rates (the tuner's fallback, when it cannot time a model
+ *   alone): the fast training kernels timed on fixed shapes, one figure per
+ *   op kind: seconds
  *   per multiply-accumulate for conv2d (with a per-patch-element term for
  *   its im2col), pointwise conv, depthwise conv and dense layers, seconds per
  *   element for batch norm, activations, pooling and adds; and the int8
  *   runtime's seconds per MAC. A model's step is then the sum over its
  *   layers. Measured on the development machine this misses the real step by
- *   0.6-2x (shapes unlike the model's, fusions the engine makes) and the int8
+ *   0.6-2x (shapes unlike the model's, fusions the engine makes), 5x5 convs
+ *   (other kernels than the 3x3 ones timed) by 3-8x, and the int8
  *   plan's time by up to 30x (MobileNetV2's depthwise and pointwise ops).
  * Both are cached in $XDG_CACHE_HOME/edgetrain (or ~/.cache/edgetrain) under
  * a key made of the CPU model, the thread count and the build (and the model
