@@ -353,6 +353,42 @@ static void trainer_free(et_trainer *t)
     free(t->ids);
 }
 
+/* The weights' moving average (opt.weight_average), after update k (from
+ * 1) of a run with horizon h steps: the plain mean of the first h updates,
+ * then an exponential average with weight 1/h, so the first weights of the
+ * run count for little by its end. */
+static void average_update(float *avg, const float *p, size_t n, long k, double h)
+{
+    float w = (float)(1.0 / (k < h ? (double)k : h));
+    for (size_t i = 0; i < n; i++)
+        avg[i] += w * (p[i] - avg[i]);
+}
+
+/* The validation accuracy of the averaged weights: swapped in, their
+ * batch-norm statistics re-estimated (precise batch norm: averaged
+ * statistics do not belong to averaged weights), measured, swapped back. */
+static et_status average_accuracy(et_trainer *t, const float *avg, uint64_t seed, double *acc,
+                                  et_error *err)
+{
+    size_t n = et_net_param_count(t->net);
+    float *p = et_net_params(t->net), *keep = malloc(n * sizeof *keep + 1);
+    if (!keep)
+        return et_error_set(err, ET_ENOMEM, "out of memory");
+    memcpy(keep, p, n * sizeof *p);
+    memcpy(p, avg, n * sizeof *p);
+    et_status rc = et_trainer_precise_batchnorm(t, seed, err);
+    et_metrics m;
+    if (rc == ET_OK)
+        rc = et_trainer_validate(t, &m, err);
+    if (rc == ET_OK) {
+        *acc = m.accuracy;
+        et_metrics_free(&m);
+    }
+    memcpy(p, keep, n * sizeof *p);
+    free(keep);
+    return rc;
+}
+
 et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_epoch, void *ctx,
                    et_train_result *out, et_error *err)
 {
@@ -531,6 +567,13 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                         c.best_epoch);
         }
     }
+    /* The weights' moving average: its horizon a quarter of this run's steps. */
+    float *avg = NULL;
+    long avg_steps = 0;
+    double avg_horizon = fmax(1.0, steps_per_epoch * (double)(epochs - start) / 4);
+    if (rc == ET_OK && opt->weight_average &&
+        !(avg = malloc(et_net_param_count(t.net) * sizeof *avg + 1)))
+        rc = et_error_set(err, ET_ENOMEM, "out of memory");
     double loop_t0 = et_now_s();
     for (int epoch = start + 1; rc == ET_OK && epoch <= epochs; epoch++) {
         double e0 = et_now_s();
@@ -562,6 +605,9 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                                  : et_lr_constant(lr, step, total_steps);
             et_net_step(t.net, &optim, rate);
             step++;
+            if (avg)
+                average_update(avg, et_net_params(t.net), et_net_param_count(t.net), ++avg_steps,
+                               avg_horizon);
             loss_sum += loss * (double)b;
             seen += b;
             et_progress_update(&bar, seen);
@@ -672,6 +718,16 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
                         .best_loss = best_loss};
         rc = ckpt_save(opt->checkpoint_out, &t, &c, err);
     }
+    if (rc == ET_OK && avg && avg_steps > 0 && !out->interrupted) {
+        rc = average_accuracy(&t, avg, (uint64_t)imp.seed * 1000003ull + (uint64_t)step,
+                              &out->average_accuracy, err);
+        out->has_average = rc == ET_OK;
+        if (rc == ET_EINTR) {
+            out->interrupted = true;
+            rc = ET_OK;
+        }
+    }
+    free(avg);
     if (rc == ET_OK && out->best_epoch == 0)
         rc = et_error_set(err, ET_EINTR, "interrupted before the first epoch ended; nothing saved");
     if (rc == ET_OK) {

@@ -807,6 +807,64 @@ static int by_objective(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* What a waiting trial is judged on at a promotion: the validation accuracy
+ * of its weights' moving average when its rung measured one (a rung before
+ * the last does: et_tune_worker), else its objective. Judged on the weights
+ * themselves, an early rung favours what learns fast at a learning rate that
+ * has barely begun to decay (low rates, no augmentation) over what ends
+ * better; the average is nearer to where the decay takes the weights. -1
+ * when there is neither. */
+static double judged_on(const et_tune_trial *x, et_tune_objective o, bool *average)
+{
+    json_t *h = json_loads(x->history, 0, NULL);
+    size_t n = json_array_size(h);
+    json_t *last = n ? json_array_get(h, n - 1) : NULL;
+    json_t *a = json_object_get(last, "average");
+    *average = json_is_number(a) &&
+               json_integer_value(json_object_get(last, "rung")) == (json_int_t)x->rung;
+    double v = *average ? json_number_value(a) : et_tune_trial_objective(x, o);
+    json_decref(h);
+    return v;
+}
+
+typedef struct judged {
+    double score;
+    bool average;
+    et_tune_trial tr;
+} judged;
+
+static int by_judgement(const void *a, const void *b)
+{
+    const judged *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return by_objective(&x->tr, &y->tr);
+}
+
+/* Sorts the cohort best first by judged_on; *average when every one was
+ * judged on its weights' average. */
+static et_status sort_judged(tuner *t, et_tune_trial *cohort, size_t nc, double *scores,
+                             bool *average, et_error *err)
+{
+    judged *j = malloc((nc + 1) * sizeof *j);
+    if (!j)
+        return et_error_set(err, ET_ENOMEM, "out of memory");
+    *average = true;
+    for (size_t i = 0; i < nc; i++) {
+        j[i].tr = cohort[i];
+        j[i].score = judged_on(&cohort[i], t->objective, &j[i].average);
+        *average = *average && j[i].average;
+    }
+    by_objective_objective = (int)t->objective;
+    qsort(j, nc, sizeof *j, by_judgement);
+    for (size_t i = 0; i < nc; i++) {
+        cohort[i] = j[i].tr;
+        scores[i] = j[i].score;
+    }
+    free(j);
+    return ET_OK;
+}
+
 /* Promotes every bracket whose lowest active rung is complete. *changed when
  * something moved. */
 static et_status promote(tuner *t, bool *changed, et_error *err)
@@ -821,7 +879,10 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
     for (size_t i = 0; i < n; i++)
         max_bracket = all[i].bracket > max_bracket ? all[i].bracket : max_bracket;
     et_tune_trial *cohort = malloc((n + 1) * sizeof *cohort);
-    if (!cohort) {
+    double *scores = malloc((n + 1) * sizeof *scores);
+    if (!cohort || !scores) {
+        free(cohort);
+        free(scores);
         free(all);
         return et_error_set(err, ET_ENOMEM, "out of memory");
     }
@@ -859,8 +920,9 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
             }
             continue;
         }
-        by_objective_objective = (int)t->objective;
-        qsort(cohort, nc, sizeof *cohort, by_objective);
+        bool average = false;
+        if ((rc = sort_judged(t, cohort, nc, scores, &average, err)) < 0)
+            break;
         size_t keep = entered / (size_t)t->eta;
         keep = keep < 1 ? 1 : keep > nc ? nc : keep;
         /* With a time budget, the rest of the bracket must fit the time left, with
@@ -922,16 +984,18 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
                 if (rc == ET_OK)
                     emit(t, ET_TUNE_EVENT_PROMOTED, x->id, NULL);
             } else {
-                char reason[256];
-                double thr = et_tune_trial_objective(&cohort[keep - 1], t->objective);
+                char reason[320], own[96] = "";
+                const char *metric =
+                    t->objective == ET_TUNE_INT8_ACCURACY ? "int8 accuracy" : "float32 accuracy";
+                if (average)
+                    snprintf(own, sizeof own, " (%s %.2f%%)", metric,
+                             100 * fmax(0, et_tune_trial_objective(x, t->objective)));
                 snprintf(reason, sizeof reason,
-                         "pruned after rung %d of %d (%d epochs): %s %.2f%%, the best %zu of %zu "
-                         "reached %.2f%%%s",
-                         k + 1, rungs, x->epochs,
-                         t->objective == ET_TUNE_INT8_ACCURACY ? "int8 accuracy"
-                                                               : "float32 accuracy",
-                         100 * fmax(0, et_tune_trial_objective(x, t->objective)), keep, entered,
-                         100 * thr, jump ? " (the time left fits only the last rung)" : "");
+                         "pruned after rung %d of %d (%d epochs): %s %.2f%%%s, the best %zu of "
+                         "%zu reached %.2f%%%s",
+                         k + 1, rungs, x->epochs, average ? "its weights' average" : metric,
+                         100 * fmax(0, scores[i]), own, keep, entered, 100 * scores[keep - 1],
+                         jump ? " (the time left fits only the last rung)" : "");
                 rc = tune_exec(t->p, err, NULL,
                                "UPDATE tuner_trials SET status = 'pruned', error = ? WHERE id = ?",
                                "si", reason, x->id);
@@ -942,6 +1006,7 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
         }
     }
     free(cohort);
+    free(scores);
     free(all);
     return rc;
 }

@@ -90,6 +90,10 @@ et_status et_tune_worker(et_project *p, int64_t id, int threads, double deadline
     o.quant_auto = false; /* the fallbacks run when the chosen impulse is trained in full */
     o.init_from = warm > 0 ? from : NULL;
     o.deadline = deadline;
+    /* A rung before the last is judged on where its weights are heading, not
+     * on their state at a learning rate that has barely begun to decay
+     * (promote() in scheduler.c). */
+    o.weight_average = tr->rung < tr->rungs - 1;
     /* Every rung's weights, the last one's too: the scheduler's endgame may
      * train the best trial on; a folder that cannot be made means no warm
      * start. A finished run removes them. */
@@ -148,12 +152,14 @@ et_status et_tune_worker(et_project *p, int64_t id, int threads, double deadline
         json_decref(history);
         history = json_array();
     }
-    json_array_append_new(
-        history,
+    json_t *entry =
         json_pack("{s:i,s:i,s:i,s:f,s:o,s:f,s:I}", "rung", tr->rung, "epochs", res.epochs_run,
                   "from_epoch", res.start_epoch, "float32", res.validation.accuracy, "int8",
                   res.has_int8 ? json_real(res.validation_int8.accuracy) : json_null(), "seconds",
-                  res.seconds, "at", (json_int_t)time(NULL)));
+                  res.seconds, "at", (json_int_t)time(NULL));
+    if (entry && res.has_average)
+        json_object_set_new(entry, "average", json_real(res.average_accuracy));
+    json_array_append_new(history, entry);
     char *history_text = json_dumps(history, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(history);
     char note_text[1100] = "";
@@ -168,7 +174,8 @@ et_status et_tune_worker(et_project *p, int64_t id, int threads, double deadline
         "UPDATE tuner_trials SET status = 'waiting', epochs = ?, val_f32_accuracy = "
         "?, val_f32_loss = ?, val_int8_accuracy = ?, val_int8_loss = ?, "
         "train_seconds = train_seconds + ?, history = ?, error = CASE WHEN ?8 = '' THEN error "
-        "WHEN error LIKE '" TUNE_ENDGAME_MARK "%' THEN error || '; ' || ?8 ELSE ?8 END, finished_at = "
+        "WHEN error LIKE '" TUNE_ENDGAME_MARK
+        "%' THEN error || '; ' || ?8 ELSE ?8 END, finished_at = "
         "strftime('%Y-%m-%dT%H:%M:%SZ','now') "
         "WHERE id = ? AND attempts = ? AND status = 'running'";
     int changed = 0;
