@@ -714,12 +714,19 @@ Test(tune, successive_halving_promotes_the_best_and_prunes_the_rest, .timeout = 
         cr_assert_eq(t[i].rung, 0);
         cr_assert_eq(t[i].epochs, 2);
         cr_assert(t[i].trained);
-        cr_assert(strstr(t[i].error, "pruned after rung 1 of 2"), "%s", t[i].error);
-        /* Promotion compared the rung-0 figures: the loser was no better then. */
+        cr_assert(strstr(t[i].error, "pruned after rung 1 of 2") &&
+                      strstr(t[i].error, "its weights' average"),
+                  "%s", t[i].error);
+        /* Promotion compared the rung-0 figures of the weights' moving
+         * average: the loser's was no better then. Only that rung measured
+         * one; the last rung is judged on the trial's own figures. */
         json_t *hh = json_loads(t[i].history, 0, NULL);
         json_t *h0 = json_loads(done->history, 0, NULL);
-        cr_assert_leq(json_real_value(json_object_get(json_array_get(hh, 0), "int8")),
-                      json_real_value(json_object_get(json_array_get(h0, 0), "int8")));
+        json_t *a = json_object_get(json_array_get(hh, 0), "average"),
+               *a0 = json_object_get(json_array_get(h0, 0), "average");
+        cr_assert(json_is_real(a) && json_is_real(a0), "%s", done->history);
+        cr_assert_leq(json_real_value(a), json_real_value(a0));
+        cr_assert_null(json_object_get(json_array_get(h0, 1), "average"), "%s", done->history);
         json_decref(hh);
         json_decref(h0);
         cr_assert_neq(t[i].impulse.learning_rate, done->impulse.learning_rate);
@@ -900,6 +907,39 @@ Test(tune, train_goes_on_from_a_checkpoint, .timeout = 60)
 
 /* A deadline that has passed: the first epoch still ends, then training
  * stops with it (the tuner's time budget for a rung estimated too short). */
+/* et_train's weight_average measures the moving average of the weights at
+ * the end of the run, the same each time, and changes nothing else. */
+Test(tune, train_measures_its_weights_average_and_changes_nothing_else, .timeout = 60)
+{
+    const char *proj = make_project(tu_tmpdir(), 10);
+    et_project *p = tu_open(proj);
+    et_impulse imp;
+    et_error err = {0};
+    cr_assert_eq(et_impulse_default_for(p, &imp, &err), 0, "%s", err.msg);
+    imp.epochs = 3;
+    imp.batch_size = 8;
+    et_train_options o = et_train_defaults();
+    o.impulse = &imp;
+    o.no_save = true;
+    o.skip_int8 = true;
+    et_train_result plain, a, b;
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &plain, &err), 0, "%s", err.msg);
+    cr_assert_not(plain.has_average);
+    o.weight_average = true;
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(et_train(p, &o, NULL, NULL, &b, &err), 0, "%s", err.msg);
+    cr_assert(a.has_average && b.has_average);
+    cr_assert(a.average_accuracy >= 0 && a.average_accuracy <= 1, "%g", a.average_accuracy);
+    cr_assert_eq(a.average_accuracy, b.average_accuracy, "seeded: the same average");
+    cr_assert_eq(a.validation.loss, plain.validation.loss, "the run itself is unchanged");
+    cr_assert_eq(a.validation.accuracy, plain.validation.accuracy);
+    cr_assert_eq(a.best_epoch, plain.best_epoch);
+    et_train_result_free(&plain);
+    et_train_result_free(&a);
+    et_train_result_free(&b);
+    et_project_close(p);
+}
+
 Test(tune, train_stops_at_a_deadline_once_it_has_an_epoch, .timeout = 60)
 {
     const char *dir = tu_tmpdir();
