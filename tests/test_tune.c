@@ -1186,7 +1186,7 @@ Test(tune, model_based_sampling_draws_once_the_second_rung_has_judged_enough, .t
         char *sa = sequence(p, a.run_id, k), *sb = sequence(p, b.run_id, k),
              *sr = sequence(p, r.run_id, k);
         cr_assert(strlen(sa) > 0, "bracket %d drew", k);
-        cr_assert_str_eq(sa, sb, "bracket %d", k);
+        cr_assert_str_eq(sa, sb, "bracket %d:\n%s\n%s", k, sa, sb);
         if (k < 3)
             cr_assert_str_eq(sa, sr);
         else

@@ -571,9 +571,14 @@ et_status et_train(et_project *p, const et_train_options *opt, et_epoch_fn on_ep
     float *avg = NULL;
     long avg_steps = 0;
     double avg_horizon = fmax(1.0, steps_per_epoch * (double)(epochs - start) / 4);
-    if (rc == ET_OK && opt->weight_average &&
-        !(avg = malloc(et_net_param_count(t.net) * sizeof *avg + 1)))
-        rc = et_error_set(err, ET_ENOMEM, "out of memory");
+    if (rc == ET_OK && opt->weight_average) {
+        /* Set to the weights: the first update's weight is 1, but a NaN
+         * left in fresh memory would survive it. */
+        if ((avg = malloc(et_net_param_count(t.net) * sizeof *avg + 1)))
+            memcpy(avg, et_net_params(t.net), et_net_param_count(t.net) * sizeof *avg);
+        else
+            rc = et_error_set(err, ET_ENOMEM, "out of memory");
+    }
     double loop_t0 = et_now_s();
     for (int epoch = start + 1; rc == ET_OK && epoch <= epochs; epoch++) {
         double e0 = et_now_s();
