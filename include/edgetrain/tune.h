@@ -166,27 +166,30 @@ et_precision et_tune_objective_precision(et_tune_objective o);
  * by et_precision (int8 first). */
 typedef struct et_tune_trial {
     int64_t id, run_id;
-    int bracket;              /* 0-based, in the run */
-    int draw;                 /* order drawn in the run (0-based) */
-    int rung;                 /* the rung it trains (pending/running) or last trained at */
-    int rungs;                /* rungs of its bracket (the last is rungs - 1) */
+    int bracket; /* 0-based, in the run */
+    int draw;    /* order drawn in the run (0-based) */
+    int rung;    /* the rung it trains (pending/running) or last trained at */
+    int rungs;   /* rungs of its bracket (the last is rungs - 1) */
     et_trial_status status;
-    char impulse_json[4096];  /* canonical impulse JSON (learning.epochs = the full epochs) */
-    et_impulse impulse;       /* the impulse the trial stands for (epochs = full_epochs) */
-    int64_t seed;             /* learning.seed */
-    int full_epochs;          /* the epochs of its run: what its last rung ends at, and what
-                                 its learning-rate schedule spans */
-    int drawn_epochs;         /* the epochs the space drew; more than full_epochs when its
-                                 bracket was fitted to the time budget */
-    int rung_epochs;          /* epochs its current rung trains */
-    int epochs;               /* epochs of the recorded results (0: not trained) */
-    int from_epoch;           /* its last rung went on from the weights after this many
-                                 epochs (warm start from the rung before); 0: from scratch */
-    int attempts;             /* times a rung of it was started */
-    bool trained;             /* validation figures below are set */
+    char impulse_json[4096]; /* canonical impulse JSON (learning.epochs = the full epochs) */
+    et_impulse impulse;      /* the impulse the trial stands for (epochs = full_epochs) */
+    int64_t seed;            /* learning.seed */
+    int full_epochs;         /* the epochs of its run: what its last rung ends at, and what
+                                its learning-rate schedule spans */
+    int drawn_epochs;        /* the epochs the space drew; more than full_epochs when its
+                                bracket was fitted to the time budget */
+    int rung_epochs;         /* epochs its current rung trains */
+    int epochs;              /* epochs of the recorded results (0: not trained) */
+    int from_epoch;          /* its last rung went on from the weights after this many
+                                epochs (warm start from the rung before); 0: from scratch */
+    double average;          /* the validation accuracy (float32) of the moving average of
+                                the weights that its current rung measured (a rung before
+                                the last: what a promotion judges it on); -1: none */
+    int attempts;            /* times a rung of it was started */
+    bool trained;            /* validation figures below are set */
     bool has_int8;
     double val_accuracy[ET_PRECISION_COUNT], val_loss[ET_PRECISION_COUNT];
-    bool profiled;            /* costs below are set */
+    bool profiled; /* costs below are set */
     double latency_ms[ET_PRECISION_COUNT];
     int64_t ram_bytes[ET_PRECISION_COUNT], rom_bytes[ET_PRECISION_COUNT];
     int64_t params, macs;     /* of the int8 plan (after batch-norm folding) */
@@ -194,7 +197,7 @@ typedef struct et_tune_trial {
     double train_seconds;     /* all its rungs together */
     char error[1024];         /* failed: the error; skipped and pruned: the reason */
     char history[2048];       /* JSON: [{"rung", "epochs", "from_epoch", "float32", "int8",
-                                 "seconds", "at"}], one per rung trained */
+                                 "seconds", "at", "average"}], one per rung trained */
     bool pareto;              /* on the Pareto front of its run (et_tune_trials_list) */
     char created_at[32], finished_at[32];
 } et_tune_trial;
@@ -215,24 +218,24 @@ void et_pareto_front(const double *accuracy, const double *latency, const double
  */
 typedef struct et_tune_run_info {
     int64_t id;
-    char status[16];           /* "running", "interrupted", "done", "failed" */
+    char status[16]; /* "running", "interrupted", "done", "failed" */
     char target[ET_TARGET_NAME_MAX], engine[ET_ENGINE_NAME_MAX];
     et_tune_objective objective;
-    double max_latency_ms;     /* 0 = no budget */
+    double max_latency_ms;                /* 0 = no budget */
     int64_t max_ram_bytes, max_rom_bytes; /* 0 = no budget */
-    int max_trials;            /* 0 = no limit */
-    double time_budget_s;      /* 0 = no limit */
+    int max_trials;                       /* 0 = no limit */
+    double time_budget_s;                 /* 0 = no limit */
     int64_t seed;
     int jobs;
     int eta, rungs, bracket_size; /* scheduler */
-    et_tune_sampler sampler;   /* random for random search and for runs begun before it existed */
-    bool hyperband;            /* brackets cycle through their sizes (et_tune_options) */
-    double seconds;            /* wall time spent, all sessions */
+    et_tune_sampler sampler; /* random for random search and for runs begun before it existed */
+    bool hyperband;          /* brackets cycle through their sizes (et_tune_options) */
+    double seconds;          /* wall time spent, all sessions */
     char stop_reason[256];
     char created_at[32];
     int counts[ET_TRIAL_STATUS_COUNT]; /* trials per status */
     int64_t base_impulse_version;
-    char *space_json;          /* malloc'ed; et_tune_run_info_free */
+    char *space_json; /* malloc'ed; et_tune_run_info_free */
 } et_tune_run_info;
 
 void et_tune_run_info_free(et_tune_run_info *r);
@@ -262,51 +265,51 @@ et_status et_tune_select(et_project *p, int64_t id, int64_t *version, et_tune_tr
  * Running the tuner.
  */
 typedef struct et_tune_options {
-    const et_target *target;  /* borrowed; required for a new run */
+    const et_target *target;          /* borrowed; required for a new run */
     const et_target_catalog *catalog; /* resume: the run's target is looked up here
                                  (NULL: target must be the run's target) */
-    const char *engine;       /* NULL: the target's default engine */
-    double max_latency_ms;    /* 0 = no budget */
-    int64_t max_ram_bytes;    /* 0 = no budget */
-    int64_t max_rom_bytes;    /* 0 = no budget */
-    int max_trials;           /* candidates trained (skipped and failed ones do not
-                                 count); 0 = no limit */
-    double time_budget_s;     /* wall time for the run (all sessions); 0 = no limit.
-                                 One of max_trials and time_budget_s is needed */
-    const et_tune_space *space; /* borrowed; NULL = et_tune_space_default */
+    const char *engine;               /* NULL: the target's default engine */
+    double max_latency_ms;            /* 0 = no budget */
+    int64_t max_ram_bytes;            /* 0 = no budget */
+    int64_t max_rom_bytes;            /* 0 = no budget */
+    int max_trials;                   /* candidates trained (skipped and failed ones do not
+                                         count); 0 = no limit */
+    double time_budget_s;             /* wall time for the run (all sessions); 0 = no limit.
+                                         One of max_trials and time_budget_s is needed */
+    const et_tune_space *space;       /* borrowed; NULL = et_tune_space_default */
     et_tune_objective objective;
-    int jobs;                 /* trials at once; 0 = et_tune_default_jobs() */
-    int64_t seed;             /* sampling and learning.seed; -1 = the impulse's seed */
-    bool resume;              /* continue run resume_run (0: the newest unfinished) with
-                                 its stored settings; jobs, and max_trials and
-                                 time_budget_s when nonzero, replace the stored ones */
+    int jobs;     /* trials at once; 0 = et_tune_default_jobs() */
+    int64_t seed; /* sampling and learning.seed; -1 = the impulse's seed */
+    bool resume;  /* continue run resume_run (0: the newest unfinished) with
+                     its stored settings; jobs, and max_trials and
+                     time_budget_s when nonzero, replace the stored ones */
     int64_t resume_run;
-    const char *worker_exe;   /* trials run as worker processes:
-                                 WORKER_EXE -q -C ROOT tune --worker TRIAL --threads N
-                                 --deadline UNIX_SECONDS (the CLI's hidden mode that calls
-                                 et_tune_worker);
-                                 NULL: in this process, one at a time */
-    int eta;                  /* keep 1/eta per rung; 0 = 3 */
-    int rungs;                /* rungs per bracket, 1..5; 0 = 3. 1 is plain random search:
-                                 every candidate trains its full epochs, none is pruned */
-    et_tune_sampler sampler;  /* successive halving's draws (default: random); random search
-                                 (rungs 1) always draws at random */
-    bool hyperband;           /* Hyperband (--strategy hyperband): bracket b admits
-                                 eta^s candidates, s = (rungs-1) - b mod rungs, over s+1 rungs
-                                 (the first rung at full epochs / eta^s), so later brackets
-                                 judge fewer candidates later in their runs, down to one
-                                 trained in full; false: every bracket admits eta^(rungs-1) */
-    int min_steps;            /* rung 0 trains at least this many batches (when the
-                                 candidate's epochs allow); 0 = 200 */
-    double endgame_share;     /* successive halving with a time budget: the share of the
-                                 budget, at its end, in which no bracket is drawn and the
-                                 best trial trains on (scheduler.c, extend_best); 0 = 1/3.
-                                 Not stored with the run: a resumed run uses the default
-                                 unless given again */
-    double first_share;       /* successive halving with a time budget: the share of the
-                                 drawing time (before the endgame) that the first bracket's
-                                 runs are fitted to, so that one run ends early (scheduler.c,
-                                 draw_bracket); 0 = 1/3. Not stored with the run */
+    const char *worker_exe;  /* trials run as worker processes:
+                                WORKER_EXE -q -C ROOT tune --worker TRIAL --threads N
+                                --deadline UNIX_SECONDS (the CLI's hidden mode that calls
+                                et_tune_worker);
+                                NULL: in this process, one at a time */
+    int eta;                 /* keep 1/eta per rung; 0 = 3 */
+    int rungs;               /* rungs per bracket, 1..5; 0 = 3. 1 is plain random search:
+                                every candidate trains its full epochs, none is pruned */
+    et_tune_sampler sampler; /* successive halving's draws (default: random); random search
+                                (rungs 1) always draws at random */
+    bool hyperband;          /* Hyperband (--strategy hyperband): bracket b admits
+                                eta^s candidates, s = (rungs-1) - b mod rungs, over s+1 rungs
+                                (the first rung at full epochs / eta^s), so later brackets
+                                judge fewer candidates later in their runs, down to one
+                                trained in full; false: every bracket admits eta^(rungs-1) */
+    int min_steps;           /* rung 0 trains at least this many batches (when the
+                                candidate's epochs allow); 0 = 200 */
+    double endgame_share;    /* successive halving with a time budget: the share of the
+                                budget, at its end, in which no bracket is drawn and the
+                                best trial trains on (scheduler.c, extend_best); 0 = 1/3.
+                                Not stored with the run: a resumed run uses the default
+                                unless given again */
+    double first_share;      /* successive halving with a time budget: the share of the
+                                drawing time (before the endgame) that the first bracket's
+                                runs are fitted to, so that one run ends early (scheduler.c,
+                                draw_bracket); 0 = 1/3. Not stored with the run */
 } et_tune_options;
 
 /* Objective int8 accuracy, seed -1, eta 3, 3 rungs, everything else 0. */
@@ -341,10 +344,10 @@ typedef struct et_tune_summary {
     int64_t run_id;
     bool resumed;
     int counts[ET_TRIAL_STATUS_COUNT];
-    int64_t best_trial;        /* highest objective among trials with results; 0 = none */
+    int64_t best_trial; /* highest objective among trials with results; 0 = none */
     double best_objective;
-    double seconds;            /* this session */
-    char stop_reason[256];     /* why the run ended ("3 trials trained", "time budget") */
+    double seconds;        /* this session */
+    char stop_reason[256]; /* why the run ended ("3 trials trained", "time budget") */
 } et_tune_summary;
 
 /* Runs (or resumes) the tuner. The run and every trial are in the project

@@ -337,11 +337,18 @@ static double ratio_of(const tuner *t, const et_impulse *imp, bool timed)
     return tune_time_ratio(t->measured_kind[k], t->est_kind[k], t->measured_sum, t->est_sum);
 }
 
+/* estimate(), keeping in s what it was priced at before the ratio (learn()). */
+static double estimate_slot(const tuner *t, const et_impulse *imp, int epochs, slot *s)
+{
+    s->epochs = epochs;
+    s->raw = estimate_raw(t, imp, epochs, &s->timed);
+    return s->raw * ratio_of(t, imp, s->timed);
+}
+
 static double estimate(const tuner *t, const et_impulse *imp, int epochs)
 {
-    bool timed;
-    double raw = estimate_raw(t, imp, epochs, &timed);
-    return raw * ratio_of(t, imp, timed);
+    slot s;
+    return estimate_slot(t, imp, epochs, &s);
 }
 
 /* A rung finished: what it took goes into the ratio. s: what it was priced
@@ -812,57 +819,20 @@ static int by_objective(const void *a, const void *b)
  * the last does: et_tune_worker), else its objective. Judged on the weights
  * themselves, an early rung favours what learns fast at a learning rate that
  * has barely begun to decay (low rates, no augmentation) over what ends
- * better; the average is nearer to where the decay takes the weights. -1
- * when there is neither. */
-static double judged_on(const et_tune_trial *x, et_tune_objective o, bool *average)
+ * better; the average is nearer to where the decay takes the weights. */
+static double judged_on(const et_tune_trial *x, et_tune_objective o)
 {
-    json_t *h = json_loads(x->history, 0, NULL);
-    size_t n = json_array_size(h);
-    json_t *last = n ? json_array_get(h, n - 1) : NULL;
-    json_t *a = json_object_get(last, "average");
-    *average = json_is_number(a) &&
-               json_integer_value(json_object_get(last, "rung")) == (json_int_t)x->rung;
-    double v = *average ? json_number_value(a) : et_tune_trial_objective(x, o);
-    json_decref(h);
-    return v;
+    return x->average >= 0 ? x->average : et_tune_trial_objective(x, o);
 }
 
-typedef struct judged {
-    double score;
-    bool average;
-    et_tune_trial tr;
-} judged;
-
+/* Best first by judged_on, then as by_objective (by_objective_objective set). */
 static int by_judgement(const void *a, const void *b)
 {
-    const judged *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
-    return by_objective(&x->tr, &y->tr);
-}
-
-/* Sorts the cohort best first by judged_on; *average when every one was
- * judged on its weights' average. */
-static et_status sort_judged(tuner *t, et_tune_trial *cohort, size_t nc, double *scores,
-                             bool *average, et_error *err)
-{
-    judged *j = malloc((nc + 1) * sizeof *j);
-    if (!j)
-        return et_error_set(err, ET_ENOMEM, "out of memory");
-    *average = true;
-    for (size_t i = 0; i < nc; i++) {
-        j[i].tr = cohort[i];
-        j[i].score = judged_on(&cohort[i], t->objective, &j[i].average);
-        *average = *average && j[i].average;
-    }
-    by_objective_objective = (int)t->objective;
-    qsort(j, nc, sizeof *j, by_judgement);
-    for (size_t i = 0; i < nc; i++) {
-        cohort[i] = j[i].tr;
-        scores[i] = j[i].score;
-    }
-    free(j);
-    return ET_OK;
+    et_tune_objective o = (et_tune_objective)by_objective_objective;
+    double x = judged_on(a, o), y = judged_on(b, o);
+    if (x != y)
+        return x > y ? -1 : 1;
+    return by_objective(a, b);
 }
 
 /* Promotes every bracket whose lowest active rung is complete. *changed when
@@ -879,10 +849,7 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
     for (size_t i = 0; i < n; i++)
         max_bracket = all[i].bracket > max_bracket ? all[i].bracket : max_bracket;
     et_tune_trial *cohort = malloc((n + 1) * sizeof *cohort);
-    double *scores = malloc((n + 1) * sizeof *scores);
-    if (!cohort || !scores) {
-        free(cohort);
-        free(scores);
+    if (!cohort) {
         free(all);
         return et_error_set(err, ET_ENOMEM, "out of memory");
     }
@@ -920,9 +887,11 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
             }
             continue;
         }
-        bool average = false;
-        if ((rc = sort_judged(t, cohort, nc, scores, &average, err)) < 0)
-            break;
+        by_objective_objective = (int)t->objective;
+        qsort(cohort, nc, sizeof *cohort, by_judgement);
+        bool average = true; /* every one judged on its weights' average */
+        for (size_t i = 0; i < nc; i++)
+            average = average && cohort[i].average >= 0;
         size_t keep = entered / (size_t)t->eta;
         keep = keep < 1 ? 1 : keep > nc ? nc : keep;
         /* With a time budget, the rest of the bracket must fit the time left, with
@@ -994,7 +963,8 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
                          "pruned after rung %d of %d (%d epochs): %s %.2f%%%s, the best %zu of "
                          "%zu reached %.2f%%%s",
                          k + 1, rungs, x->epochs, average ? "its weights' average" : metric,
-                         100 * fmax(0, scores[i]), own, keep, entered, 100 * scores[keep - 1],
+                         100 * fmax(0, judged_on(x, t->objective)), own, keep, entered,
+                         100 * judged_on(&cohort[keep - 1], t->objective),
                          jump ? " (the time left fits only the last rung)" : "");
                 rc = tune_exec(t->p, err, NULL,
                                "UPDATE tuner_trials SET status = 'pruned', error = ? WHERE id = ?",
@@ -1006,7 +976,6 @@ static et_status promote(tuner *t, bool *changed, et_error *err)
         }
     }
     free(cohort);
-    free(scores);
     free(all);
     return rc;
 }
@@ -1267,7 +1236,8 @@ static et_status start(tuner *t, int64_t id, et_error *err)
         return rc;
     /* A promoted trial trains only the epochs beyond its checkpoint's. */
     int have = tune_warm_epochs(t->p, &tr);
-    double est = estimate(t, &tr.impulse, tr.rung_epochs - have);
+    slot s = {.trial = id};
+    double est = estimate_slot(t, &tr.impulse, tr.rung_epochs - have, &s);
     int epochs = tr.rung_epochs;
     char shortened[160] = "";
     if (est > remaining(t) && tr.trained && tr.rung_epochs - have > 1) {
@@ -1281,7 +1251,7 @@ static et_status start(tuner *t, int64_t id, et_error *err)
                      "time budget: rung %d of %d trained %d of its %d epochs", tr.rung + 1,
                      tr.rungs, fit, tr.rung_epochs);
             epochs = fit;
-            est = estimate(t, &tr.impulse, fit - have);
+            est = estimate_slot(t, &tr.impulse, fit - have, &s);
         }
     }
     if (shortened[0])
@@ -1325,8 +1295,6 @@ static et_status start(tuner *t, int64_t id, et_error *err)
                    "disi", est, (int64_t)epochs, shortened, id);
     if (rc < 0)
         return rc;
-    slot s = {.trial = id, .epochs = epochs - have};
-    s.raw = estimate_raw(t, &tr.impulse, s.epochs, &s.timed);
     if (t->opt->worker_exe) {
         pid_t pid = 0;
         int threads = threads_now(t);

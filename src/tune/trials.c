@@ -113,9 +113,14 @@ static void trial_from_row(sqlite3_stmt *st, et_tune_trial *t)
     }
     json_t *h = json_loads(t->history, 0, NULL);
     size_t nh = json_array_size(h);
-    if (nh > 0)
-        t->from_epoch =
-            (int)json_integer_value(json_object_get(json_array_get(h, nh - 1), "from_epoch"));
+    json_t *last = nh > 0 ? json_array_get(h, nh - 1) : NULL;
+    t->from_epoch = (int)json_integer_value(json_object_get(last, "from_epoch"));
+    /* Only the current rung's: a trial moved up without training has none. */
+    json_t *average = json_object_get(last, "average");
+    t->average = json_is_number(average) &&
+                         json_integer_value(json_object_get(last, "rung")) == (json_int_t)t->rung
+                     ? json_number_value(average)
+                     : -1;
     json_decref(h);
 }
 
