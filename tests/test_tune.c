@@ -289,6 +289,12 @@ Test(tune, default_and_current_spaces_fit_the_data, .timeout = 60)
     cr_assert_eq(json_array_size(json_object_get(json_object_get(j, "processing"), "color")), 1);
     cr_assert_eq(json_array_size(json_object_get(j, "learning")), 1, "%s", json);
     cr_assert_null(strstr(json, "mobilenet"));
+    /* Batch norm always (free on the device); augmentation off and on. */
+    json_t *bn = json_object_get(json_array_get(json_object_get(j, "learning"), 0), "batch_norm");
+    cr_assert_eq(json_array_size(bn), 1, "%s", json);
+    cr_assert(json_is_true(json_array_get(bn, 0)), "%s", json);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(j, "training"), "augment")), 2,
+                 "%s", json);
     json_t *alts =
         json_object_get(json_array_get(json_object_get(j, "learning"), 0), "conv_layers");
     size_t k;
@@ -1202,6 +1208,77 @@ Test(tune, model_based_sampling_draws_once_the_second_rung_has_judged_enough, .t
     cr_assert_eq(ir.sampler, ET_TUNE_SAMPLER_RANDOM);
     et_tune_run_info_free(&ia);
     et_tune_run_info_free(&ir);
+    et_tune_space_destroy(s);
+    et_targets_destroy(cat);
+    et_project_close(p);
+}
+
+static int augment_notes[2];
+static void count_augment_notes(void *ctx, const et_tune_event *e)
+{
+    (void)ctx;
+    if (e->kind == ET_TUNE_EVENT_NOTE && e->message) {
+        augment_notes[0] += strstr(e->message, "train without augmentation") != NULL;
+        augment_notes[1] += strstr(e->message, "train with augmentation") != NULL;
+    }
+}
+
+/* A space offering augmentation off and on: each bracket draws all its
+ * candidates with one of them, in turn, the first without; a space offering
+ * one value is drawn as it is. */
+Test(tune, brackets_alternate_augmentation_when_the_space_offers_both, .timeout = 60)
+{
+    const char *proj = NULL;
+    et_target_catalog *cat = NULL;
+    et_tune_space *s = NULL;
+    et_tune_options o;
+    et_project *p = space_tune(
+        8,
+        "{\"input\": {\"size\": [12]},"
+        " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[2], [3], [4], [5], [6]],"
+        "   \"kernel\": [1, 3], \"dense_layers\": [[]]}],"
+        " \"training\": {\"learning_rate\": [0.01, 0.02, 0.03], \"epochs\": [1],"
+        " \"batch_size\": [4], \"augment\": [false, true]}}",
+        &proj, &o, &s, &cat);
+    o.max_trials = 27; /* three brackets of 9 */
+    o.seed = 3;
+    et_tune_summary a;
+    et_error err = {0};
+    memset(augment_notes, 0, sizeof augment_notes);
+    cr_assert_eq(et_tune_run(p, &o, count_augment_notes, NULL, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(augment_notes[0], 2, "brackets 0 and 2 said so");
+    cr_assert_eq(augment_notes[1], 1, "bracket 1 said so");
+    et_tune_trial *t = NULL;
+    size_t n = 0;
+    cr_assert_eq(et_tune_trials_list(p, a.run_id, &t, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 27);
+    int per_bracket[3] = {0};
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_lt(t[i].bracket, 3);
+        per_bracket[t[i].bracket]++;
+        cr_assert_eq(t[i].impulse.augment, t[i].bracket % 2 == 1, "trial %lld, bracket %d",
+                     (long long)t[i].id, t[i].bracket);
+    }
+    for (int k = 0; k < 3; k++)
+        cr_assert_eq(per_bracket[k], 9);
+    free(t);
+    et_tune_space_destroy(s);
+    /* Augmentation always on: every bracket draws it, and no bracket says so. */
+    s = space_of("{\"input\": {\"size\": [12]},"
+                 " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[2], [3], [4], [5], [6]],"
+                 "   \"kernel\": [1, 3], \"dense_layers\": [[]]}],"
+                 " \"training\": {\"learning_rate\": [0.01, 0.02], \"epochs\": [1],"
+                 " \"batch_size\": [4], \"augment\": [true]}}");
+    o.space = s;
+    o.max_trials = 18;
+    memset(augment_notes, 0, sizeof augment_notes);
+    cr_assert_eq(et_tune_run(p, &o, count_augment_notes, NULL, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(augment_notes[0] + augment_notes[1], 0);
+    cr_assert_eq(et_tune_trials_list(p, a.run_id, &t, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 18);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(t[i].impulse.augment, "trial %lld", (long long)t[i].id);
+    free(t);
     et_tune_space_destroy(s);
     et_targets_destroy(cat);
     et_project_close(p);

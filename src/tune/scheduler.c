@@ -643,6 +643,19 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
             model = tune_model_fit(all, n_all, MODEL_MIN_JUDGED, MODEL_MIN_LEVEL);
         free(all);
     }
+    /* A rung ranks candidates by what they reach after a few epochs, and
+     * augmentation lowers that for reasons that do not hold at the end (the
+     * training images are harder; the nets it helps go further). Ranked
+     * together, augmented candidates lose the early rungs to ones that learn
+     * the clean images faster, and seldom reach the epochs where they win.
+     * So when the space offers both, a bracket draws its candidates all with
+     * or all without it, in turn (the first without: the quicker start), and
+     * each is judged among its like; the brackets' finalists, trained long,
+     * are compared by the run. The endgame's candidates train in full
+     * without a rung to lose, and are drawn as the space has them. */
+    int augment = -1;
+    if (!t->filling && t->rungs > 1 && tune_space_offers_both_augments(t->space))
+        augment = bracket % 2;
     int max_tries = 20 * n_want + 100, tries = 0, dups = 0, over = 0, timed = 0, scored_n = 0;
     drawn *list = calloc((size_t)max_tries, sizeof *list);
     int n = 0;
@@ -657,7 +670,7 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
         double best = -INFINITY;
         for (int c = 0; c < (scored ? MODEL_CANDIDATES : 1); c++) {
             et_impulse imp;
-            et_tune_space_sample(t->space, &t->base, t->seed, &rng, &imp);
+            tune_space_sample_with(t->space, &t->base, t->seed, &rng, augment, &imp);
             char *json = et_impulse_to_json(&imp, false);
             if (!json) {
                 rc = et_error_set(err, ET_ENOMEM, "out of memory");
@@ -707,6 +720,11 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
              "judgements favour (%d promoted, %d pruned); the rest are drawn at random",
              bracket, scored_n, *n_admitted, MODEL_CANDIDATES, level + 1, good, bad);
     }
+    if (augment >= 0 && *n_admitted > 0)
+        note(t,
+             "bracket %d: its candidates train %s augmentation (brackets alternate: a short "
+             "rung ranks augmented candidates below ones that learn the clean images faster)",
+             bracket, augment ? "with" : "without");
     tune_model_free(model);
     for (size_t i = 0; i < n_seen; i++)
         free(seen[i]);

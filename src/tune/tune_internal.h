@@ -56,6 +56,14 @@ struct et_tune_space {
     space_training t;
 };
 
+/* Draws a candidate as et_tune_space_sample does; augment 0 or 1 then sets
+ * learning.augment to that value when the drawn alternative offers it
+ * (-1: drawn like the rest). The generator advances the same either way. */
+void tune_space_sample_with(const et_tune_space *s, const et_impulse *base, int64_t seed,
+                            uint64_t *rng, int augment, et_impulse *out);
+/* Whether some learning alternative offers augmentation both off and on. */
+bool tune_space_offers_both_augments(const et_tune_space *s);
+
 /* Trial rows (trials.c). */
 et_status tune_trial_read(et_project *p, int64_t id, et_tune_trial *out, et_error *err);
 /* Every trial of a run, id order (no pareto). *out malloc'ed. */
