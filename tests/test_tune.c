@@ -1213,13 +1213,14 @@ Test(tune, model_based_sampling_draws_once_the_second_rung_has_judged_enough, .t
     et_project_close(p);
 }
 
-static int augment_notes[2];
+static int augment_notes[3];
 static void count_augment_notes(void *ctx, const et_tune_event *e)
 {
     (void)ctx;
     if (e->kind == ET_TUNE_EVENT_NOTE && e->message) {
-        augment_notes[0] += strstr(e->message, "train without augmentation") != NULL;
-        augment_notes[1] += strstr(e->message, "train with augmentation") != NULL;
+        augment_notes[0] += strstr(e->message, "train without augmentation (") != NULL;
+        augment_notes[1] += strstr(e->message, "train with augmentation (") != NULL;
+        augment_notes[2] += strstr(e->message, "are drawn from the whole space") != NULL;
     }
 }
 
@@ -1273,11 +1274,32 @@ Test(tune, brackets_alternate_augmentation_when_the_space_offers_both, .timeout 
     o.max_trials = 18;
     memset(augment_notes, 0, sizeof augment_notes);
     cr_assert_eq(et_tune_run(p, &o, count_augment_notes, NULL, &a, &err), 0, "%s", err.msg);
-    cr_assert_eq(augment_notes[0] + augment_notes[1], 0);
+    cr_assert_eq(augment_notes[0] + augment_notes[1] + augment_notes[2], 0);
     cr_assert_eq(et_tune_trials_list(p, a.run_id, &t, &n, &err), 0, "%s", err.msg);
     cr_assert_eq(n, 18);
     for (size_t i = 0; i < n; i++)
         cr_assert(t[i].impulse.augment, "trial %lld", (long long)t[i].id);
+    free(t);
+    et_tune_space_destroy(s);
+    /* 4 candidates each way, brackets of 9: the first bracket's 4 without
+     * augmentation leave it short, and the 4 with it fill it, rather than the
+     * run ending with half of the space untried. */
+    s = space_of("{\"input\": {\"size\": [12]},"
+                 " \"learning\": [{\"model\": \"conv\", \"conv_layers\": [[2], [3]],"
+                 "   \"kernel\": [1], \"dense_layers\": [[]]}],"
+                 " \"training\": {\"learning_rate\": [0.01, 0.02], \"epochs\": [1],"
+                 " \"batch_size\": [4], \"augment\": [false, true]}}");
+    o.space = s;
+    o.max_trials = 20; /* more than the space holds */
+    memset(augment_notes, 0, sizeof augment_notes);
+    cr_assert_eq(et_tune_run(p, &o, count_augment_notes, NULL, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(augment_notes[2], 1, "the first bracket said so");
+    cr_assert_eq(et_tune_trials_list(p, a.run_id, &t, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 8, "the whole space was tried");
+    int with = 0;
+    for (size_t i = 0; i < n; i++)
+        with += t[i].impulse.augment;
+    cr_assert_eq(with, 4);
     free(t);
     et_tune_space_destroy(s);
     et_targets_destroy(cat);

@@ -657,11 +657,22 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
     if (!t->filling && t->rungs > 1 && tune_space_offers_both_augments(t->space))
         augment = bracket % 2;
     int max_tries = 20 * n_want + 100, tries = 0, dups = 0, over = 0, timed = 0, scored_n = 0;
-    drawn *list = calloc((size_t)max_tries, sizeof *list);
-    int n = 0;
+    /* Room for a second round of tries (below). */
+    drawn *list = calloc(2 * (size_t)max_tries, sizeof *list);
+    int n = 0, stratum = augment, stratum_admitted = 0;
     if (!list && rc == ET_OK)
         rc = et_error_set(err, ET_ENOMEM, "out of memory");
-    while (rc == ET_OK && *n_admitted < n_want && tries < max_tries) {
+    while (rc == ET_OK && *n_admitted < n_want) {
+        if (tries >= max_tries) {
+            /* The bracket's augmentation setting has nothing new left: the
+             * rest are drawn from the whole space rather than ending the run
+             * while the other setting still has candidates. */
+            if (augment < 0 || dups == 0)
+                break;
+            stratum_admitted = *n_admitted;
+            augment = -1;
+            tries = dups = 0;
+        }
         tries++;
         drawn *d = &list[n];
         /* One random draw, or the best scored of MODEL_CANDIDATES; draws
@@ -720,11 +731,17 @@ static et_status draw_bracket(tuner *t, int *n_admitted, et_error *err)
              "judgements favour (%d promoted, %d pruned); the rest are drawn at random",
              bracket, scored_n, *n_admitted, MODEL_CANDIDATES, level + 1, good, bad);
     }
-    if (augment >= 0 && *n_admitted > 0)
+    if (stratum >= 0 && augment >= 0 && *n_admitted > 0)
         note(t,
              "bracket %d: its candidates train %s augmentation (brackets alternate: a short "
              "rung ranks augmented candidates below ones that learn the clean images faster)",
-             bracket, augment ? "with" : "without");
+             bracket, stratum ? "with" : "without");
+    else if (stratum >= 0 && *n_admitted > 0)
+        note(t,
+             "bracket %d: %d candidates train %s augmentation, the space has no other; the "
+             "other %d are drawn from the whole space",
+             bracket, stratum_admitted, stratum ? "with" : "without",
+             *n_admitted - stratum_admitted);
     tune_model_free(model);
     for (size_t i = 0; i < n_seen; i++)
         free(seen[i]);
