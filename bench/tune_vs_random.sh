@@ -12,7 +12,8 @@
 # default: the tuner's own (one per core); STRATEGIES default "halving random"
 # ("halving" alone gives the scheduler's curve, not the comparison; "hyperband"
 # is the third strategy). SPACE=FILE searches that space instead of the
-# built-in one (bench/spaces/ holds the ones on record). The features (28 and 32 px
+# built-in one (bench/spaces/ holds the ones on record); SEED=N draws with
+# another seed (default 1). The features (28 and 32 px
 # grayscale) are made before either run, so that neither pays for them.
 # With TEST_BEST=1, the first strategy's best trial is then selected in a copy
 # of the project (WORK_DIR/fm-best; the benchmark's project keeps its
@@ -43,7 +44,7 @@ if [[ ! -f $work/fm/edgetrain.db ]]; then
   "${et[@]}" features >/dev/null
 fi
 args=(--target cortex-m4f-80mhz --max-ram 128k --max-rom 512k --max-latency 500ms
-      --space "${SPACE:-default}" --seed 1 --time-budget "$budget" --json)
+      --space "${SPACE:-default}" --seed "${SEED:-1}" --time-budget "$budget" --json)
 [[ -n $jobs ]] && args+=(--jobs "$jobs")
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 runs=()
